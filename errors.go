@@ -1,0 +1,395 @@
+package sfmc
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sentinel errors. Every error the package returns can be tested against
+// them with errors.Is; the concrete types (*APIError, *RateLimitError,
+// *OAuthError, *ContactError) carry the details and are reached with
+// errors.As.
+var (
+	// ErrUnauthorized matches REST answers with HTTP 401 (token missing,
+	// invalid or expired, after the one automatic retry with a new token).
+	ErrUnauthorized = errors.New("sfmc: unauthorized")
+	// ErrForbidden matches REST answers with HTTP 403 (missing scope or
+	// permission on the installed package).
+	ErrForbidden = errors.New("sfmc: forbidden")
+	// ErrNotFound matches REST answers with HTTP 404.
+	ErrNotFound = errors.New("sfmc: not found")
+	// ErrRateLimited matches every HTTP 429 answered by SFMC, including
+	// the 50200 "blocked" variant (which also matches ErrBlocked).
+	ErrRateLimited = errors.New("sfmc: rate limited by SFMC")
+	// ErrBlocked matches HTTP 429 with errorcode 50200: SFMC has
+	// temporarily blocked the account's requests. It is never retried
+	// automatically; SFMC support advises reducing concurrency.
+	ErrBlocked = errors.New("sfmc: requests temporarily blocked by SFMC (errorcode 50200)")
+	// ErrServer matches REST answers with HTTP 5xx (including SFMC's 596).
+	ErrServer = errors.New("sfmc: server error")
+	// ErrClientRateLimited is returned when the client-side Limiter could
+	// not admit a request (for example because the context deadline comes
+	// before the next free slot). It never matches ErrRateLimited: no
+	// request was sent.
+	ErrClientRateLimited = errors.New("sfmc: client-side rate limit")
+	// ErrInvalidCredentials matches an OAuth invalid_client answer from the
+	// token endpoint: wrong client id or secret, or a disabled package.
+	ErrInvalidCredentials = errors.New("sfmc: invalid client credentials")
+	// ErrIPNotAllowlisted matches an OAuth invalid_grant answer saying the
+	// caller's IP address is not allowed for the account.
+	ErrIPNotAllowlisted = errors.New("sfmc: client IP address not allowlisted")
+	// ErrUnknownAttribute matches a *ContactError whose result messages name
+	// an attribute set or attribute that does not exist in the tenant.
+	ErrUnknownAttribute = errors.New("sfmc: unknown attribute")
+	// ErrInvalidConfig matches every error NewClient and the options return
+	// for bad configuration.
+	ErrInvalidConfig = errors.New("sfmc: invalid configuration")
+	// ErrInvalidContact matches client-side validation failures of a
+	// Contact (empty key, empty set or attribute name, unsupported value
+	// type); no request is sent for such a contact.
+	ErrInvalidContact = errors.New("sfmc: invalid contact")
+	// ErrResponseTooLarge is returned when a response body exceeds the
+	// client's size limit (see WithMaxResponseBytes).
+	ErrResponseTooLarge = errors.New("sfmc: response body too large")
+	// ErrClosed is returned by an Upserter after Close.
+	ErrClosed = errors.New("sfmc: upserter closed")
+)
+
+// APIError is an error answer from the SFMC REST API, decoded from the body
+// {"message", "errorcode", "documentation", "additionalErrors"}.
+//
+// errors.Is(err, ErrUnauthorized|ErrForbidden|ErrNotFound|ErrRateLimited|
+// ErrServer|ErrBlocked) matches by status code (and errorcode for
+// ErrBlocked). The URL never includes the query string, and no field ever
+// holds a token or secret.
+type APIError struct {
+	StatusCode       int      // HTTP status
+	Code             int      // SFMC errorcode (0 when absent)
+	Message          string   // SFMC message, or the HTTP status text
+	Documentation    string   // documentation URL, when given
+	AdditionalErrors []string // messages of additionalErrors (errorcode 10006)
+	RequestID        string   // SFMC request id when the answer carries one
+	Method           string   // HTTP method of the request
+	URL              string   // request URL without query string
+}
+
+// Error returns one readable line.
+func (e *APIError) Error() string {
+	var b strings.Builder
+	b.WriteString("sfmc: ")
+	if e.Method != "" {
+		b.WriteString(e.Method)
+		b.WriteByte(' ')
+		b.WriteString(e.URL)
+		b.WriteString(": ")
+	}
+	b.WriteString("HTTP ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.Code != 0 {
+		b.WriteString(" errorcode ")
+		b.WriteString(strconv.Itoa(e.Code))
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(oneLine(e.Message))
+	}
+	for _, m := range e.AdditionalErrors {
+		b.WriteString("; ")
+		b.WriteString(oneLine(m))
+	}
+	if e.RequestID != "" {
+		b.WriteString(" (request id ")
+		b.WriteString(e.RequestID)
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// Is reports whether target is the sentinel matching this error's status.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrUnauthorized:
+		return e.StatusCode == 401
+	case ErrForbidden:
+		return e.StatusCode == 403
+	case ErrNotFound:
+		return e.StatusCode == 404
+	case ErrRateLimited:
+		return e.StatusCode == 429
+	case ErrBlocked:
+		return e.StatusCode == 429 && e.Code == 50200
+	case ErrServer:
+		return e.StatusCode >= 500
+	}
+	return false
+}
+
+// RateLimitError is an HTTP 429 from SFMC that survived the client's
+// retries. It wraps the *APIError (reachable with errors.As) and matches
+// ErrRateLimited, and ErrBlocked for errorcode 50200.
+type RateLimitError struct {
+	*APIError
+	// RetryAfter is the wait SFMC asked for (Retry-After header, else the
+	// body's retryAfter), zero when it gave none.
+	RetryAfter time.Duration
+}
+
+// Error returns one readable line.
+func (e *RateLimitError) Error() string {
+	s := e.APIError.Error()
+	if e.RetryAfter > 0 {
+		s += " (retry after " + e.RetryAfter.String() + ")"
+	}
+	return s
+}
+
+// Unwrap returns the underlying *APIError.
+func (e *RateLimitError) Unwrap() error { return e.APIError }
+
+// Blocked reports whether SFMC blocked the account (errorcode 50200) rather
+// than throttling it (50100).
+func (e *RateLimitError) Blocked() bool { return e.APIError != nil && e.Code == 50200 }
+
+// OAuthError is an error answer from the token endpoint
+// ({"error", "error_description", "error_uri"}).
+//
+// invalid_client matches ErrInvalidCredentials; invalid_grant whose
+// description speaks of the client's IP address matches
+// ErrIPNotAllowlisted.
+type OAuthError struct {
+	StatusCode  int    // HTTP status of the token answer
+	Code        string // OAuth "error", e.g. invalid_client
+	Description string // OAuth "error_description"
+	URI         string // OAuth "error_uri"
+}
+
+// ipNotAllowlistedAdvice is appended to the message of an IP allowlist
+// rejection: it says what to do.
+const ipNotAllowlistedAdvice = "allowlist the IP addresses this program calls from in Marketing Cloud Setup " +
+	"(Security > Login IP Allowlist, API ranges) for the business unit or enterprise"
+
+// Error returns one readable line; for known codes it says what to do.
+func (e *OAuthError) Error() string {
+	var b strings.Builder
+	b.WriteString("sfmc: token request failed: HTTP ")
+	b.WriteString(strconv.Itoa(e.StatusCode))
+	if e.Code != "" {
+		b.WriteString(" ")
+		b.WriteString(oneLine(e.Code))
+	}
+	if e.Description != "" {
+		b.WriteString(": ")
+		b.WriteString(oneLine(e.Description))
+	}
+	switch {
+	case e.isIPRejection():
+		b.WriteString(" — ")
+		b.WriteString(ipNotAllowlistedAdvice)
+	case e.Code == "invalid_client":
+		b.WriteString(" — check the client id and secret of the API integration in Marketing Cloud Installed Packages, and that the package is installed and enabled")
+	}
+	return b.String()
+}
+
+func (e *OAuthError) isIPRejection() bool {
+	if e.Code != "invalid_grant" {
+		return false
+	}
+	d := strings.ToLower(e.Description)
+	return strings.Contains(d, "ip address") || strings.Contains(d, "allowlist")
+}
+
+// Is reports whether target is ErrInvalidCredentials or ErrIPNotAllowlisted
+// and this error is that condition.
+func (e *OAuthError) Is(target error) bool {
+	switch target {
+	case ErrInvalidCredentials:
+		return e.Code == "invalid_client"
+	case ErrIPNotAllowlisted:
+		return e.isIPRejection()
+	}
+	return false
+}
+
+// decodeAPIError builds the typed error for a non-2xx REST answer.
+// body is the (size-limited) response body; it may be empty or not JSON.
+func decodeAPIError(status int, method, rawURL string, body []byte, requestID string, retryAfter time.Duration) error {
+	e := &APIError{StatusCode: status, Method: method, URL: rawURL, RequestID: requestID}
+	var w wireError
+	if len(body) > 0 && json.Unmarshal(body, &w) == nil {
+		e.Message = w.Message
+		e.Code = w.code()
+		e.Documentation = w.Documentation
+		for _, raw := range w.AdditionalErrors {
+			var m struct {
+				Message string `json:"message"`
+			}
+			if json.Unmarshal(raw, &m) == nil && m.Message != "" {
+				e.AdditionalErrors = append(e.AdditionalErrors, m.Message)
+			} else {
+				e.AdditionalErrors = append(e.AdditionalErrors, truncate(string(raw), 200))
+			}
+		}
+		if e.RequestID == "" {
+			e.RequestID = w.RequestServiceMessageID
+		}
+		if retryAfter == 0 && w.RetryAfter != nil && *w.RetryAfter > 0 {
+			retryAfter = time.Duration(*w.RetryAfter) * time.Second
+		}
+	}
+	if e.Message == "" {
+		e.Message = statusText(status)
+	}
+	if status == 429 {
+		return &RateLimitError{APIError: e, RetryAfter: retryAfter}
+	}
+	return e
+}
+
+// wireError is the REST error body. errorcode is decoded leniently: SFMC
+// documents a number, some clients have seen strings.
+type wireError struct {
+	Message                 string            `json:"message"`
+	ErrorCode               json.RawMessage   `json:"errorcode"`
+	Documentation           string            `json:"documentation"`
+	RetryAfter              *float64          `json:"retryAfter"`
+	AdditionalErrors        []json.RawMessage `json:"additionalErrors"`
+	RequestServiceMessageID string            `json:"requestServiceMessageID"`
+}
+
+func (w *wireError) code() int {
+	s := strings.Trim(string(w.ErrorCode), `" `)
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func statusText(status int) string {
+	switch status {
+	case 596:
+		return "Service Not Found"
+	}
+	if t := httpStatusText(status); t != "" {
+		return t
+	}
+	return fmt.Sprintf("HTTP status %d", status)
+}
+
+// oneLine keeps an error message on one line and bounded in length.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r == '\t' {
+			return ' '
+		}
+		return r
+	}, s)
+	return truncate(s, 500)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// ContactError is a contact write that SFMC refused in an HTTP 200 answer
+// (operationStatus "FAIL" or hasErrors true), or that failed client-side
+// validation. It carries the contact key and every result message.
+//
+// When a result message names an attribute set or attribute that does not
+// exist, the error matches ErrUnknownAttribute and Unknown lists them.
+type ContactError struct {
+	Key             string          // contactKey of the refused contact
+	OperationStatus string          // "FAIL", or "" for client-side errors
+	Messages        []ResultMessage // every result message SFMC returned
+	Unknown         []AttributeRef  // unknown sets/attributes named by the messages
+	RequestID       string          // requestServiceMessageID, when given
+}
+
+// AttributeRef names an attribute (Set and Name) or, with Name empty, a
+// whole attribute set.
+type AttributeRef struct {
+	Set  string
+	Name string
+}
+
+// String returns "Set.Name", or "Set" for a whole set.
+func (r AttributeRef) String() string {
+	if r.Name == "" {
+		return r.Set
+	}
+	return r.Set + "." + r.Name
+}
+
+// ResultMessage is one entry of a contacts answer's resultMessages. SFMC
+// does not document its shape; the fields below are the ones seen in the
+// wild, and Raw keeps the entry as received.
+type ResultMessage struct {
+	Type    string          // resultType
+	Code    string          // resultCode (numbers are kept as their text)
+	Class   string          // resultClass
+	Message string          // resultMessage, else message
+	Raw     json.RawMessage // the entry as received
+}
+
+// Error returns one readable line naming the contact key and every message.
+func (e *ContactError) Error() string {
+	var b strings.Builder
+	b.WriteString("sfmc: contact ")
+	b.WriteString(strconv.Quote(e.Key))
+	b.WriteString(" refused")
+	if e.OperationStatus != "" {
+		b.WriteString(" (operationStatus ")
+		b.WriteString(e.OperationStatus)
+		b.WriteByte(')')
+	}
+	if len(e.Unknown) > 0 {
+		b.WriteString(": unknown ")
+		for i, u := range e.Unknown {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if u.Name == "" {
+				b.WriteString("attribute set ")
+				b.WriteString(strconv.Quote(u.Set))
+			} else {
+				b.WriteString("attribute ")
+				b.WriteString(strconv.Quote(u.Name))
+				b.WriteString(" in set ")
+				b.WriteString(strconv.Quote(u.Set))
+			}
+		}
+	}
+	for i, m := range e.Messages {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		switch {
+		case m.Message != "":
+			b.WriteString(oneLine(m.Message))
+		case len(m.Raw) > 0:
+			b.WriteString(oneLine(string(m.Raw)))
+		default:
+			b.WriteString(oneLine(m.Code))
+		}
+	}
+	if len(e.Messages) == 0 && len(e.Unknown) == 0 {
+		b.WriteString(" without result messages")
+	}
+	return b.String()
+}
+
+// Is reports whether target is ErrUnknownAttribute and a result message
+// named an unknown set or attribute.
+func (e *ContactError) Is(target error) bool {
+	return target == ErrUnknownAttribute && len(e.Unknown) > 0
+}

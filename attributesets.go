@@ -1,0 +1,485 @@
+package sfmc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+const attributeSetDefinitionsPath = "/contacts/v1/attributeSetDefinitions"
+
+// Well-known attribute sets and the attributes the destination maps.
+const (
+	// SetEmailDemographics is the system attribute set holding profile
+	// attributes; every attribute in it is a mappable target, and segment
+	// Mapping IDs name Text attributes in it.
+	SetEmailDemographics = "Email Demographics"
+	// SetEmailAddresses is the system attribute set holding the email
+	// channel address.
+	SetEmailAddresses = "Email Addresses"
+	// AttrEmailAddress is the email address attribute of SetEmailAddresses,
+	// the one attribute of that set that is a mappable target.
+	AttrEmailAddress = "Email Address"
+)
+
+// CatalogPageSize is the page size FirstPage asks for (the destination
+// reads one page of 2000) and the default page size of All and Catalog.
+const CatalogPageSize = 2000
+
+// AttributeSetDefinition is the definition of one attribute set, as
+// returned by /contacts/v1/attributeSetDefinitions.
+type AttributeSetDefinition struct {
+	ID                 string // UUID
+	Key                string // e.g. "MobileSubscriptions"
+	Name               string // display name (name.value), e.g. "Email Demographics"
+	FullyQualifiedName string
+	StorageLogicalType string // e.g. "DataExtension"
+	CategoryID         int64
+	IsRoot             bool
+	IsSendable         bool
+	IsShared           bool
+	IsEvent            bool
+	IsSystemDefined    bool
+	IsReadOnly         bool
+	CanAddValues       bool
+	CanModify          bool
+	CanRemove          bool
+	ApplicationID      string
+	ApplicationKey     string
+	Attributes         []*AttributeDefinition
+}
+
+// Attribute returns the attribute named name (exact, case-sensitive).
+func (d *AttributeSetDefinition) Attribute(name string) (*AttributeDefinition, bool) {
+	for _, a := range d.Attributes {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return nil, false
+}
+
+// AttributeDefinition is the definition of one attribute of a set.
+type AttributeDefinition struct {
+	ID                 string // UUID
+	Key                string
+	Name               string // display name (name.value), e.g. "First Name"
+	FullyQualifiedName string // e.g. "Email Demographics.First Name"
+	DataType           string // e.g. "Text", "Number", "Date", "Boolean", "EmailAddress"
+	StorageName        string
+	Description        string
+	Length             int // maximum length; 0 when SFMC gives none
+	IsHidden           bool
+	IsReadOnly         bool
+	IsUpdateable       bool
+	IsNullable         bool
+	IsPrimaryKey       bool
+	IsSystemDefined    bool
+	IsIdentityValue    bool
+	DisplayOrder       int
+}
+
+// ListOptions selects a page of attribute-set definitions. Page is 1-based;
+// zero values leave the choice to SFMC (List) or to the SDK defaults (All).
+type ListOptions struct {
+	Page     int
+	PageSize int
+}
+
+// AttributeSetPage is one page of attribute-set definitions.
+type AttributeSetPage struct {
+	Page     int // page number SFMC answered
+	PageSize int // page size SFMC answered
+	Count    int // total number of sets SFMC reports
+	Items    []*AttributeSetDefinition
+}
+
+// localized decodes {"value": "..."} and, leniently, a plain string.
+type localized string
+
+func (l *localized) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*l = localized(s)
+		return nil
+	}
+	var v struct {
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*l = localized(v.Value)
+	return nil
+}
+
+type wireAttributeSet struct {
+	ID                 string          `json:"id"`
+	Key                string          `json:"key"`
+	Name               localized       `json:"name"`
+	FullyQualifiedName string          `json:"fullyQualifiedName"`
+	StorageLogicalType string          `json:"storageLogicalType"`
+	CategoryID         int64           `json:"categoryID"`
+	IsRoot             bool            `json:"isRoot"`
+	IsSendable         bool            `json:"isSendable"`
+	IsShared           bool            `json:"isShared"`
+	IsEvent            bool            `json:"isEvent"`
+	IsSystemDefined    bool            `json:"isSystemDefined"`
+	IsReadOnly         bool            `json:"isReadOnly"`
+	CanAddValues       bool            `json:"canAddValues"`
+	CanModify          bool            `json:"canModify"`
+	CanRemove          bool            `json:"canRemove"`
+	ApplicationID      string          `json:"applicationID"`
+	ApplicationKey     string          `json:"applicationKey"`
+	Attributes         []wireAttribute `json:"attributes"`
+}
+
+type wireAttribute struct {
+	ID                 string    `json:"id"`
+	Key                string    `json:"key"`
+	Name               localized `json:"name"`
+	FullyQualifiedName string    `json:"fullyQualifiedName"`
+	DataType           string    `json:"dataType"`
+	StorageName        string    `json:"storageName"`
+	Description        string    `json:"description"`
+	Length             int       `json:"length"`
+	IsHidden           bool      `json:"isHidden"`
+	IsReadOnly         bool      `json:"isReadOnly"`
+	IsUpdateable       bool      `json:"isUpdateable"`
+	IsNullable         bool      `json:"isNullable"`
+	IsPrimaryKey       bool      `json:"isPrimaryKey"`
+	IsSystemDefined    bool      `json:"isSystemDefined"`
+	IsIdentityValue    bool      `json:"isIdentityValue"`
+	DisplayOrder       int       `json:"displayOrder"`
+}
+
+func (w *wireAttributeSet) definition() *AttributeSetDefinition {
+	d := &AttributeSetDefinition{
+		ID: w.ID, Key: w.Key, Name: string(w.Name), FullyQualifiedName: w.FullyQualifiedName,
+		StorageLogicalType: w.StorageLogicalType, CategoryID: w.CategoryID,
+		IsRoot: w.IsRoot, IsSendable: w.IsSendable, IsShared: w.IsShared, IsEvent: w.IsEvent,
+		IsSystemDefined: w.IsSystemDefined, IsReadOnly: w.IsReadOnly, CanAddValues: w.CanAddValues,
+		CanModify: w.CanModify, CanRemove: w.CanRemove,
+		ApplicationID: w.ApplicationID, ApplicationKey: w.ApplicationKey,
+		Attributes: make([]*AttributeDefinition, 0, len(w.Attributes)),
+	}
+	if d.Name == "" {
+		d.Name = d.FullyQualifiedName
+	}
+	for i := range w.Attributes {
+		a := &w.Attributes[i]
+		d.Attributes = append(d.Attributes, &AttributeDefinition{
+			ID: a.ID, Key: a.Key, Name: string(a.Name), FullyQualifiedName: a.FullyQualifiedName,
+			DataType: a.DataType, StorageName: a.StorageName, Description: a.Description, Length: a.Length,
+			IsHidden: a.IsHidden, IsReadOnly: a.IsReadOnly, IsUpdateable: a.IsUpdateable, IsNullable: a.IsNullable,
+			IsPrimaryKey: a.IsPrimaryKey, IsSystemDefined: a.IsSystemDefined, IsIdentityValue: a.IsIdentityValue,
+			DisplayOrder: a.DisplayOrder,
+		})
+	}
+	return d
+}
+
+// List reads one page of attribute-set definitions (GET
+// /contacts/v1/attributeSetDefinitions?$page=&$pageSize=). With nil opts,
+// or zero fields, SFMC's defaults apply (page 1, page size 50). Negative
+// values are an error and send nothing.
+func (s *AttributeSetsService) List(ctx context.Context, opts *ListOptions) (*AttributeSetPage, error) {
+	var o ListOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.Page < 0 || o.PageSize < 0 {
+		return nil, fmt.Errorf("sfmc: List: negative page (%d) or page size (%d)", o.Page, o.PageSize)
+	}
+	q := url.Values{}
+	if o.Page > 0 {
+		q.Set("$page", strconv.Itoa(o.Page))
+	}
+	if o.PageSize > 0 {
+		q.Set("$pageSize", strconv.Itoa(o.PageSize))
+	}
+	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: attributeSetDefinitionsPath, query: q})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		Page     int                `json:"page"`
+		PageSize int                `json:"pageSize"`
+		Count    int                `json:"count"`
+		Items    []wireAttributeSet `json:"items"`
+	}
+	if err := json.Unmarshal(resp, &w); err != nil {
+		return nil, fmt.Errorf("sfmc: List: decoding attribute set definitions: %w", err)
+	}
+	p := &AttributeSetPage{Page: w.Page, PageSize: w.PageSize, Count: w.Count, Items: make([]*AttributeSetDefinition, 0, len(w.Items))}
+	for i := range w.Items {
+		p.Items = append(p.Items, w.Items[i].definition())
+	}
+	return p, nil
+}
+
+// Get reads one attribute-set definition by its id (GET
+// /contacts/v1/attributeSetDefinitions/{id}). An empty id is an error.
+func (s *AttributeSetsService) Get(ctx context.Context, id string) (*AttributeSetDefinition, error) {
+	if id == "" {
+		return nil, errors.New("sfmc: Get: empty attribute set id")
+	}
+	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: attributeSetDefinitionsPath + "/" + url.PathEscape(id)})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		Item *wireAttributeSet `json:"item"`
+	}
+	if err := json.Unmarshal(resp, &w); err != nil {
+		return nil, fmt.Errorf("sfmc: Get: decoding attribute set definition: %w", err)
+	}
+	if w.Item == nil {
+		return nil, fmt.Errorf("sfmc: Get: answer for attribute set %q holds no item", id)
+	}
+	return w.Item.definition(), nil
+}
+
+// All iterates over every attribute-set definition, page by page, from
+// opts.Page (default 1) with opts.PageSize (default CatalogPageSize). It
+// stops after an empty page, a page shorter than the page size, or when
+// page × page size reaches the count SFMC reports. On an error it yields
+// (nil, err) once and stops. Breaking out of the loop early sends no
+// further request.
+func (s *AttributeSetsService) All(ctx context.Context, opts *ListOptions) iter.Seq2[*AttributeSetDefinition, error] {
+	return func(yield func(*AttributeSetDefinition, error) bool) {
+		var o ListOptions
+		if opts != nil {
+			o = *opts
+		}
+		if o.Page < 0 || o.PageSize < 0 {
+			yield(nil, fmt.Errorf("sfmc: All: negative page (%d) or page size (%d)", o.Page, o.PageSize))
+			return
+		}
+		if o.Page == 0 {
+			o.Page = 1
+		}
+		if o.PageSize == 0 {
+			o.PageSize = CatalogPageSize
+		}
+		for page := o.Page; ; page++ {
+			p, err := s.List(ctx, &ListOptions{Page: page, PageSize: o.PageSize})
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if p.Page > 0 && p.Page != page {
+				yield(nil, fmt.Errorf("sfmc: All: asked for page %d of attribute set definitions, got page %d", page, p.Page))
+				return
+			}
+			for _, d := range p.Items {
+				if !yield(d, nil) {
+					return
+				}
+			}
+			size := o.PageSize
+			if p.PageSize > 0 && p.PageSize < size {
+				size = p.PageSize // SFMC capped the page size
+			}
+			if len(p.Items) == 0 || len(p.Items) < size || (p.Count > 0 && page*size >= p.Count) {
+				return
+			}
+		}
+	}
+}
+
+// FirstPage reads page 1 with page size CatalogPageSize, as the destination
+// does, and returns it as a Catalog. Catalog.Truncated is true when more
+// pages may exist: SFMC's count exceeds the items read, or the page is
+// full.
+func (s *AttributeSetsService) FirstPage(ctx context.Context) (*Catalog, error) {
+	p, err := s.List(ctx, &ListOptions{Page: 1, PageSize: CatalogPageSize})
+	if err != nil {
+		return nil, err
+	}
+	size := CatalogPageSize
+	if p.PageSize > 0 && p.PageSize < size {
+		size = p.PageSize
+	}
+	truncated := p.Count > len(p.Items) || len(p.Items) >= size
+	return NewCatalog(p.Items, truncated), nil
+}
+
+// Catalog reads every page of attribute-set definitions (see All) and
+// returns them as a complete Catalog.
+func (s *AttributeSetsService) Catalog(ctx context.Context) (*Catalog, error) {
+	var sets []*AttributeSetDefinition
+	for d, err := range s.All(ctx, nil) {
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, d)
+	}
+	return NewCatalog(sets, false), nil
+}
+
+// Catalog is a set of attribute-set definitions indexed for lookups by
+// name. It is read-only after NewCatalog and safe for concurrent use.
+type Catalog struct {
+	// Truncated is true when the catalog holds only part of the tenant's
+	// attribute sets (FirstPage found more pages): a name missing from it
+	// may exist on a later page.
+	Truncated bool
+
+	sets   []*AttributeSetDefinition
+	byName map[string]*AttributeSetDefinition
+	attrs  map[*AttributeSetDefinition]map[string]*AttributeDefinition
+}
+
+// NewCatalog indexes sets. When two sets share a name, or two attributes of
+// a set share a name, the first one wins. Nil entries are ignored.
+func NewCatalog(sets []*AttributeSetDefinition, truncated bool) *Catalog {
+	c := &Catalog{
+		Truncated: truncated,
+		byName:    make(map[string]*AttributeSetDefinition, len(sets)),
+		attrs:     make(map[*AttributeSetDefinition]map[string]*AttributeDefinition, len(sets)),
+	}
+	for _, s := range sets {
+		if s == nil {
+			continue
+		}
+		c.sets = append(c.sets, s)
+		if _, dup := c.byName[s.Name]; dup {
+			continue
+		}
+		c.byName[s.Name] = s
+		m := make(map[string]*AttributeDefinition, len(s.Attributes))
+		for _, a := range s.Attributes {
+			if a == nil {
+				continue
+			}
+			if _, dup := m[a.Name]; !dup {
+				m[a.Name] = a
+			}
+		}
+		c.attrs[s] = m
+	}
+	return c
+}
+
+// Sets returns the attribute sets in the order they were given.
+func (c *Catalog) Sets() []*AttributeSetDefinition {
+	return append([]*AttributeSetDefinition(nil), c.sets...)
+}
+
+// Set returns the attribute set named name (exact, case-sensitive).
+func (c *Catalog) Set(name string) (*AttributeSetDefinition, bool) {
+	s, ok := c.byName[name]
+	return s, ok
+}
+
+// splitTarget splits "Set.Attribute" at the first '.' whose prefix is a
+// known set name. Set names never contain '.' in practice, attribute names
+// may.
+func (c *Catalog) splitTarget(target string) (set *AttributeSetDefinition, attr string, ok bool) {
+	for i := 0; i < len(target); i++ {
+		if target[i] != '.' {
+			continue
+		}
+		if s, found := c.byName[target[:i]]; found {
+			return s, target[i+1:], true
+		}
+	}
+	return nil, "", false
+}
+
+// Lookup returns the attribute named by "Set.Attribute", for example
+// "Email Demographics.First Name". Names match exactly (case-sensitive).
+// The name is split at the first '.' that follows a known set name, so
+// attribute names may contain '.'.
+func (c *Catalog) Lookup(target string) (*AttributeDefinition, bool) {
+	s, attr, ok := c.splitTarget(target)
+	if !ok {
+		return nil, false
+	}
+	a, ok := c.attrs[s][attr]
+	return a, ok
+}
+
+// Target is an attribute contacts may be mapped to.
+type Target struct {
+	Set      string // attribute set name
+	Name     string // attribute name
+	DataType string // e.g. "Text"
+	Length   int    // maximum length, 0 when none
+}
+
+// String returns "Set.Name".
+func (t Target) String() string { return t.Set + "." + t.Name }
+
+// Targets returns the mappable targets: Email Addresses.Email Address (when
+// present) first, then every attribute of Email Demographics ordered by
+// display order, then name.
+func (c *Catalog) Targets() []Target {
+	var out []Target
+	if a, ok := c.Lookup(SetEmailAddresses + "." + AttrEmailAddress); ok {
+		out = append(out, Target{Set: SetEmailAddresses, Name: a.Name, DataType: a.DataType, Length: a.Length})
+	}
+	if s, ok := c.Set(SetEmailDemographics); ok {
+		attrs := make([]*AttributeDefinition, 0, len(s.Attributes))
+		for _, a := range s.Attributes {
+			if a != nil {
+				attrs = append(attrs, a)
+			}
+		}
+		sort.SliceStable(attrs, func(i, j int) bool {
+			if attrs[i].DisplayOrder != attrs[j].DisplayOrder {
+				return attrs[i].DisplayOrder < attrs[j].DisplayOrder
+			}
+			return attrs[i].Name < attrs[j].Name
+		})
+		for _, a := range attrs {
+			out = append(out, Target{Set: SetEmailDemographics, Name: a.Name, DataType: a.DataType, Length: a.Length})
+		}
+	}
+	return out
+}
+
+// isMappable reports whether "Set.Name" is a mappable target set.
+func isMappable(set, name string) bool {
+	return set == SetEmailDemographics || (set == SetEmailAddresses && name == AttrEmailAddress)
+}
+
+// NearMisses returns the "Set.Attribute" names of the catalog that differ
+// from target only in letter case, spaces, '_' or '-', sorted; use them
+// for "did you mean" hints. The exact target itself is never returned.
+func (c *Catalog) NearMisses(target string) []string {
+	want := foldName(target)
+	var out []string
+	for _, s := range c.sets {
+		for _, a := range s.Attributes {
+			if a == nil {
+				continue
+			}
+			full := s.Name + "." + a.Name
+			if full != target && foldName(full) == want {
+				out = append(out, full)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func foldName(s string) string {
+	s = strings.ToLower(s)
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '_', '-':
+			return -1
+		}
+		return r
+	}, s)
+}

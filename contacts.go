@@ -1,0 +1,889 @@
+package sfmc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	contactsPath      = "/contacts/v1/contacts"
+	emailSearchPath   = "/contacts/v1/addresses/email/search"
+	deletePath        = "/contacts/v1/contacts/actions/delete"
+	deleteStatusPath  = "/contacts/v1/contacts/actions/delete/status"
+	deleteTypeAllData = "ContactAndAttributes"
+)
+
+// EmailSearchMaximumCount is the maximumCount SearchByEmail sends: the most
+// contact keys SFMC returns per email address. SFMC's default is 1; the SDK
+// asks for up to 100 so that addresses shared by several contacts are
+// reported completely in practice.
+const EmailSearchMaximumCount = 100
+
+// AttributeValue is one attribute of a contact: the attribute Name in the
+// attribute set Set (for example Set "Email Demographics", Name
+// "First Name").
+//
+// Value must be a string, a bool, an integer (any int or uint kind), a
+// finite float32 or float64, or a json.Number holding a valid JSON number.
+type AttributeValue struct {
+	Set   string
+	Name  string
+	Value any
+}
+
+// Contact is one contact write: the contact key and the attribute values to
+// set.
+//
+// On the wire, attributes are grouped by set in the order each set first
+// appears, and within a set kept in the given order. When the same (Set,
+// Name) appears more than once, the LAST value is sent, at the position of
+// the first appearance; SFMC accepts each attribute only once.
+type Contact struct {
+	Key        string
+	Attributes []AttributeValue
+}
+
+// Validate reports whether c can be sent: the key is not empty, every
+// attribute names a set and an attribute, and every value has a supported
+// type (floats must be finite). The error wraps ErrInvalidContact and names
+// the offending field. The Contacts calls validate before sending, and
+// send nothing for an invalid contact.
+func (c Contact) Validate() error {
+	if c.Key == "" {
+		return fmt.Errorf("%w: empty contact key", ErrInvalidContact)
+	}
+	for i := range c.Attributes {
+		a := &c.Attributes[i]
+		if a.Set == "" {
+			return fmt.Errorf("%w: contact %q: attribute %d (%q) has an empty attribute set name", ErrInvalidContact, c.Key, i, a.Name)
+		}
+		if a.Name == "" {
+			return fmt.Errorf("%w: contact %q: attribute %d in set %q has an empty name", ErrInvalidContact, c.Key, i, a.Set)
+		}
+		if err := checkValue(a.Value); err != nil {
+			return fmt.Errorf("%w: contact %q: attribute %q: %v", ErrInvalidContact, c.Key, a.Set+"."+a.Name, err)
+		}
+	}
+	return nil
+}
+
+// checkValue reports whether v is a supported attribute value.
+func checkValue(v any) error {
+	switch x := v.(type) {
+	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr:
+		return nil
+	case float64:
+		return checkFloat(x)
+	case float32:
+		return checkFloat(float64(x))
+	case json.Number:
+		if !validJSONNumber(string(x)) {
+			return fmt.Errorf("json.Number %q is not a valid JSON number", string(x))
+		}
+		return nil
+	case nil:
+		return errors.New("nil value (unsupported type <nil>)")
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.String, reflect.Bool,
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return nil
+	case reflect.Float32, reflect.Float64:
+		return checkFloat(rv.Float())
+	}
+	return fmt.Errorf("unsupported value type %T (want string, bool, integer, finite float or json.Number)", v)
+}
+
+func checkFloat(f float64) error {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return fmt.Errorf("non-finite number %v", f)
+	}
+	return nil
+}
+
+// validJSONNumber reports whether s is a number in JSON's grammar.
+func validJSONNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	if i >= len(s) {
+		return false
+	}
+	switch {
+	case s[i] == '0':
+		i++
+	case s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// smallContact is the attribute count up to which the encoder finds sets and
+// duplicates by scanning (no allocation); larger contacts use maps.
+const smallContact = 32
+
+type pairKey struct{ set, name string }
+
+// contactIndex answers "first index of this set / pair" and "last index of
+// this pair" for large contacts.
+type contactIndex struct {
+	firstSet  map[string]int
+	firstPair map[pairKey]int
+	lastPair  map[pairKey]int
+}
+
+func newContactIndex(attrs []AttributeValue) *contactIndex {
+	x := &contactIndex{
+		firstSet:  make(map[string]int),
+		firstPair: make(map[pairKey]int, len(attrs)),
+		lastPair:  make(map[pairKey]int, len(attrs)),
+	}
+	for i := range attrs {
+		a := &attrs[i]
+		if _, ok := x.firstSet[a.Set]; !ok {
+			x.firstSet[a.Set] = i
+		}
+		k := pairKey{a.Set, a.Name}
+		if _, ok := x.firstPair[k]; !ok {
+			x.firstPair[k] = i
+		}
+		x.lastPair[k] = i
+	}
+	return x
+}
+
+// appendContactJSON appends the request body for c to dst:
+//
+//	{"contactKey":K,"attributeSets":[{"name":S,"items":[{"values":[{"name":N,"value":V},...]}]},...]}
+//
+// It validates c first and appends nothing when c is invalid.
+func appendContactJSON(dst []byte, c Contact) ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return dst, err
+	}
+	attrs := c.Attributes
+	var idx *contactIndex
+	if len(attrs) > smallContact {
+		idx = newContactIndex(attrs)
+	}
+	dst = append(dst, `{"contactKey":`...)
+	dst = appendJSONString(dst, c.Key)
+	dst = append(dst, `,"attributeSets":[`...)
+	firstSet := true
+	for i := range attrs {
+		set := attrs[i].Set
+		if idx != nil {
+			if idx.firstSet[set] != i {
+				continue
+			}
+		} else if setSeenBefore(attrs, i) {
+			continue
+		}
+		if !firstSet {
+			dst = append(dst, ',')
+		}
+		firstSet = false
+		dst = append(dst, `{"name":`...)
+		dst = appendJSONString(dst, set)
+		dst = append(dst, `,"items":[{"values":[`...)
+		firstValue := true
+		for j := i; j < len(attrs); j++ {
+			a := &attrs[j]
+			if a.Set != set {
+				continue
+			}
+			last := j
+			if idx != nil {
+				k := pairKey{a.Set, a.Name}
+				if idx.firstPair[k] != j {
+					continue
+				}
+				last = idx.lastPair[k]
+			} else {
+				if pairSeenBefore(attrs, j) {
+					continue
+				}
+				for k := j + 1; k < len(attrs); k++ {
+					if attrs[k].Set == a.Set && attrs[k].Name == a.Name {
+						last = k
+					}
+				}
+			}
+			if !firstValue {
+				dst = append(dst, ',')
+			}
+			firstValue = false
+			dst = append(dst, `{"name":`...)
+			dst = appendJSONString(dst, a.Name)
+			dst = append(dst, `,"value":`...)
+			dst = appendJSONValue(dst, attrs[last].Value)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, "]}]}"...)
+	}
+	dst = append(dst, "]}"...)
+	return dst, nil
+}
+
+func setSeenBefore(attrs []AttributeValue, i int) bool {
+	for k := 0; k < i; k++ {
+		if attrs[k].Set == attrs[i].Set {
+			return true
+		}
+	}
+	return false
+}
+
+func pairSeenBefore(attrs []AttributeValue, i int) bool {
+	for k := 0; k < i; k++ {
+		if attrs[k].Set == attrs[i].Set && attrs[k].Name == attrs[i].Name {
+			return true
+		}
+	}
+	return false
+}
+
+// encodedSizeHint estimates the body size of c so that the encoder allocates
+// once.
+func encodedSizeHint(c Contact) int {
+	n := 40 + len(c.Key)
+	for i := range c.Attributes {
+		a := &c.Attributes[i]
+		n += len(a.Set) + len(a.Name) + 48
+		if s, ok := a.Value.(string); ok {
+			n += len(s) + len(s)/8
+		} else {
+			n += 24
+		}
+	}
+	return n
+}
+
+// appendJSONValue appends a value that checkValue accepted.
+func appendJSONValue(dst []byte, v any) []byte {
+	switch x := v.(type) {
+	case string:
+		return appendJSONString(dst, x)
+	case bool:
+		return strconv.AppendBool(dst, x)
+	case int:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int8:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int16:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int32:
+		return strconv.AppendInt(dst, int64(x), 10)
+	case int64:
+		return strconv.AppendInt(dst, x, 10)
+	case uint:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint8:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint16:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint32:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case uint64:
+		return strconv.AppendUint(dst, x, 10)
+	case uintptr:
+		return strconv.AppendUint(dst, uint64(x), 10)
+	case float64:
+		return appendJSONFloat(dst, x, 64)
+	case float32:
+		return appendJSONFloat(dst, float64(x), 32)
+	case json.Number:
+		return append(dst, x...)
+	}
+	// Named types of a supported kind (checked by checkValue).
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.String:
+		return appendJSONString(dst, rv.String())
+	case reflect.Bool:
+		return strconv.AppendBool(dst, rv.Bool())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return strconv.AppendInt(dst, rv.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return strconv.AppendUint(dst, rv.Uint(), 10)
+	case reflect.Float32:
+		return appendJSONFloat(dst, rv.Float(), 32)
+	case reflect.Float64:
+		return appendJSONFloat(dst, rv.Float(), 64)
+	}
+	return append(dst, "null"...)
+}
+
+// appendJSONFloat formats a finite float like encoding/json does: plain
+// notation for moderate magnitudes, exponent notation otherwise.
+func appendJSONFloat(dst []byte, f float64, bits int) []byte {
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 {
+		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
+			format = 'e'
+		}
+	}
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, format, -1, bits)
+	if format == 'e' {
+		// Turn e-07 into e-7, as encoding/json does.
+		n := len(dst) - start
+		if n >= 4 && dst[len(dst)-4] == 'e' && dst[len(dst)-3] == '-' && dst[len(dst)-2] == '0' {
+			dst[len(dst)-2] = dst[len(dst)-1]
+			dst = dst[:len(dst)-1]
+		}
+	}
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string. Control characters are
+// escaped, invalid UTF-8 becomes U+FFFD, U+2028/U+2029 are escaped; '<',
+// '>' and '&' stay literal.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '"', '\\':
+				dst = append(dst, '\\', b)
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// ContactResult is SFMC's answer to a successful contact write.
+type ContactResult struct {
+	OperationStatus         string    // "OK"
+	ContactKey              string    // the contact key written
+	ContactID               int64     // SFMC's numeric contact id
+	ContactTypeID           int64     // contact type
+	IsNewContactKey         bool      // whether SFMC reported a new key
+	RowsAffected            int64     // rows written
+	RequestServiceMessageID string    // SFMC's request id
+	ServiceMessageID        string    // SFMC's service message id
+	ResponseDateTime        time.Time // zero when absent or unparsable
+}
+
+// wireContactResult is the contacts answer. contactID also matches the
+// documented contactId (encoding/json matches keys case-insensitively);
+// rowsAffetcted is the documented typo.
+type wireContactResult struct {
+	OperationStatus         string            `json:"operationStatus"`
+	RowsAffected            *int64            `json:"rowsAffected"`
+	RowsAffetcted           *int64            `json:"rowsAffetcted"`
+	ContactKey              string            `json:"contactKey"`
+	ContactID               int64             `json:"contactID"`
+	ContactTypeID           int64             `json:"contactTypeID"`
+	IsNewContactKey         bool              `json:"isNewContactKey"`
+	HasErrors               bool              `json:"hasErrors"`
+	RequestServiceMessageID string            `json:"requestServiceMessageID"`
+	ServiceMessageID        string            `json:"serviceMessageID"`
+	ResponseDateTime        string            `json:"responseDateTime"`
+	ResultMessages          []json.RawMessage `json:"resultMessages"`
+}
+
+// decodeContactResult turns a 2xx contacts answer into a result, or a
+// *ContactError when SFMC reports a failure in it.
+func decodeContactResult(key string, body []byte) (*ContactResult, error) {
+	var w wireContactResult
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &w); err != nil {
+			return nil, fmt.Errorf("sfmc: contact %q: decoding the answer: %w", key, err)
+		}
+	}
+	if strings.EqualFold(w.OperationStatus, "FAIL") || w.HasErrors {
+		ce := &ContactError{Key: key, OperationStatus: w.OperationStatus, RequestID: w.RequestServiceMessageID}
+		if w.ContactKey != "" {
+			ce.Key = w.ContactKey
+		}
+		if ce.OperationStatus == "" {
+			ce.OperationStatus = "FAIL"
+		}
+		for _, raw := range w.ResultMessages {
+			m := parseResultMessage(raw)
+			ce.Messages = append(ce.Messages, m)
+			for _, u := range unknownRefs(m) {
+				if !containsRef(ce.Unknown, u) {
+					ce.Unknown = append(ce.Unknown, u)
+				}
+			}
+		}
+		return nil, ce
+	}
+	r := &ContactResult{
+		OperationStatus:         w.OperationStatus,
+		ContactKey:              w.ContactKey,
+		ContactID:               w.ContactID,
+		ContactTypeID:           w.ContactTypeID,
+		IsNewContactKey:         w.IsNewContactKey,
+		RequestServiceMessageID: w.RequestServiceMessageID,
+		ServiceMessageID:        w.ServiceMessageID,
+		ResponseDateTime:        parseSFMCTime(w.ResponseDateTime),
+	}
+	if r.ContactKey == "" {
+		r.ContactKey = key
+	}
+	switch {
+	case w.RowsAffected != nil:
+		r.RowsAffected = *w.RowsAffected
+	case w.RowsAffetcted != nil:
+		r.RowsAffected = *w.RowsAffetcted
+	}
+	return r, nil
+}
+
+// parseSFMCTime parses SFMC timestamps, with or without zone; times
+// without zone are taken as UTC. It returns the zero time when s is empty
+// or unparsable.
+func parseSFMCTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t
+	}
+	if t, err := time.Parse("2006-01-02T15:04:05.999999999", s); err == nil {
+		return t
+	}
+	return time.Time{}
+}
+
+func containsRef(refs []AttributeRef, r AttributeRef) bool {
+	for _, x := range refs {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}
+
+// parseResultMessage decodes one resultMessages entry leniently: any field
+// may be a string or a number, the text may be under resultMessage or
+// message.
+func parseResultMessage(raw json.RawMessage) ResultMessage {
+	m := ResultMessage{Raw: append(json.RawMessage(nil), raw...)}
+	var w map[string]json.RawMessage
+	if json.Unmarshal(raw, &w) != nil {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			m.Message = s
+		}
+		return m
+	}
+	get := func(keys ...string) string {
+		for _, k := range keys {
+			for wk, v := range w {
+				if strings.EqualFold(wk, k) {
+					if t := rawText(v); t != "" {
+						return t
+					}
+				}
+			}
+		}
+		return ""
+	}
+	m.Type = get("resultType", "type")
+	m.Code = get("resultCode", "code", "errorcode")
+	m.Class = get("resultClass", "class")
+	m.Message = get("resultMessage", "message", "description")
+	return m
+}
+
+// rawText returns a JSON string's content or a scalar's text.
+func rawText(v json.RawMessage) string {
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s
+	}
+	t := strings.TrimSpace(string(v))
+	if t == "null" || strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+		return ""
+	}
+	return t
+}
+
+// unknownRefs reports the unknown attribute sets and attributes a result
+// message names, detected by its code (AttributeSetNotFound,
+// AttributeNotFound) or, for other shapes, by its text.
+func unknownRefs(m ResultMessage) []AttributeRef {
+	code := strings.ToLower(m.Code)
+	code = strings.NewReplacer("_", "", "-", "", " ", "").Replace(code)
+	isSet := code == "attributesetnotfound" || code == "unknownattributeset"
+	isAttr := code == "attributenotfound" || code == "unknownattribute"
+	switch code {
+	case "valuetoolong", "invalidvalue", "contactkeyexists":
+		return nil
+	}
+	if !isSet && !isAttr {
+		if !textSaysUnknownAttribute(m.Message) {
+			return nil
+		}
+	}
+	refs := refsFromMessage(m.Message, isSet)
+	if len(refs) == 0 && (isSet || isAttr) {
+		// The code is clear but the text names nothing we can parse.
+		refs = []AttributeRef{{Set: "(unnamed)"}}
+	}
+	return refs
+}
+
+// textSaysUnknownAttribute reports whether a message says that an
+// attribute or attribute set does not exist.
+func textSaysUnknownAttribute(msg string) bool {
+	l := strings.ToLower(msg)
+	if !strings.Contains(l, "attribute") {
+		return false
+	}
+	return strings.Contains(l, "does not exist") || strings.Contains(l, "doesn't exist") ||
+		strings.Contains(l, "not found") || strings.Contains(l, "unknown") ||
+		strings.Contains(l, "invalid attribute")
+}
+
+// refsFromMessage extracts quoted names from msg. A name preceded by
+// "set" is a set name, other names are attribute names. A lone name
+// "Set.Attr" is split at its first '.'.
+func refsFromMessage(msg string, setOnly bool) []AttributeRef {
+	var sets, attrs []string
+	prevEnd := 0
+	for i := 0; i < len(msg); i++ {
+		q := msg[i]
+		if q != '\'' && q != '"' {
+			continue
+		}
+		end := strings.IndexByte(msg[i+1:], q)
+		if end < 0 {
+			break
+		}
+		name := msg[i+1 : i+1+end]
+		ctx := strings.ToLower(strings.TrimSpace(msg[prevEnd:i]))
+		if setOnly || strings.HasSuffix(ctx, "set") || strings.HasSuffix(ctx, "set name") {
+			sets = append(sets, name)
+		} else {
+			attrs = append(attrs, name)
+		}
+		i += end + 1
+		prevEnd = i + 1
+	}
+	var refs []AttributeRef
+	set := ""
+	if len(sets) > 0 {
+		set = sets[0]
+	}
+	for _, a := range attrs {
+		if set == "" {
+			if s, n, ok := strings.Cut(a, "."); ok {
+				refs = append(refs, AttributeRef{Set: s, Name: n})
+				continue
+			}
+		}
+		refs = append(refs, AttributeRef{Set: set, Name: a})
+	}
+	if len(attrs) == 0 {
+		for _, s := range sets {
+			refs = append(refs, AttributeRef{Set: s})
+		}
+	}
+	return refs
+}
+
+// Upsert writes c with PATCH /contacts/v1/contacts, SFMC's update route,
+// which creates the contact when the key is new and updates it otherwise
+// (the route Adobe's SFMC destination relies on). An HTTP 200 answer with
+// operationStatus "FAIL" or hasErrors true is returned as a *ContactError;
+// an invalid contact (see Contact.Validate) is refused without a request.
+func (s *ContactsService) Upsert(ctx context.Context, c Contact) (*ContactResult, error) {
+	return s.write(ctx, http.MethodPatch, c)
+}
+
+// Update is Upsert under SFMC's name for the route (PATCH
+// /contacts/v1/contacts).
+func (s *ContactsService) Update(ctx context.Context, c Contact) (*ContactResult, error) {
+	return s.write(ctx, http.MethodPatch, c)
+}
+
+// Create writes c with POST /contacts/v1/contacts. Failures are reported as
+// for Upsert.
+func (s *ContactsService) Create(ctx context.Context, c Contact) (*ContactResult, error) {
+	return s.write(ctx, http.MethodPost, c)
+}
+
+func (s *ContactsService) write(ctx context.Context, method string, c Contact) (*ContactResult, error) {
+	body, err := appendContactJSON(make([]byte, 0, encodedSizeHint(c)), c)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.c.do(ctx, request{method: method, path: contactsPath, body: body})
+	if err != nil {
+		return nil, err
+	}
+	return decodeContactResult(c.Key, resp)
+}
+
+// SearchByEmail looks up the contact keys of email addresses with POST
+// /contacts/v1/addresses/email/search, asking for up to
+// EmailSearchMaximumCount keys per address. The map has an entry for each
+// address SFMC found at least one contact for; an address without contact
+// has no entry. An empty list or an empty address is an error and sends
+// nothing.
+func (s *ContactsService) SearchByEmail(ctx context.Context, emails []string) (map[string][]string, error) {
+	if len(emails) == 0 {
+		return nil, errors.New("sfmc: SearchByEmail: no email addresses given")
+	}
+	for i, e := range emails {
+		if strings.TrimSpace(e) == "" {
+			return nil, fmt.Errorf("sfmc: SearchByEmail: email address %d is empty", i)
+		}
+	}
+	body, err := json.Marshal(struct {
+		ChannelAddressList []string `json:"channelAddressList"`
+		MaximumCount       int      `json:"maximumCount"`
+	}{emails, EmailSearchMaximumCount})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.c.do(ctx, request{method: http.MethodPost, path: emailSearchPath, body: body})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		Entities []struct {
+			ChannelAddress    string `json:"channelAddress"`
+			ContactKeyDetails []struct {
+				ContactKey string `json:"contactKey"`
+			} `json:"contactKeyDetails"`
+		} `json:"channelAddressResponseEntities"`
+	}
+	if err := json.Unmarshal(resp, &w); err != nil {
+		return nil, fmt.Errorf("sfmc: SearchByEmail: decoding the answer: %w", err)
+	}
+	out := make(map[string][]string, len(w.Entities))
+	for _, e := range w.Entities {
+		for _, d := range e.ContactKeyDetails {
+			if d.ContactKey != "" {
+				out[e.ChannelAddress] = append(out[e.ChannelAddress], d.ContactKey)
+			}
+		}
+	}
+	return out, nil
+}
+
+// DeleteOperation is SFMC's answer to a delete request: the queued
+// operation, whose progress DeleteStatus reports.
+type DeleteOperation struct {
+	OperationInitiated      bool   // whether SFMC queued the deletion
+	OperationID             int64  // id for DeleteStatus
+	RequestServiceMessageID string // SFMC's request id
+	ServiceMessageID        string // SFMC's service message id
+}
+
+// Delete queues the deletion of the contacts with the given keys, with
+// their attributes in every channel (POST
+// /contacts/v1/contacts/actions/delete?type=keys, DeleteOperationType
+// ContactAndAttributes). Deletion is asynchronous and irreversible after
+// the suppression period; follow it with DeleteStatus. An empty list or
+// an empty key is an error and sends nothing.
+func (s *ContactsService) Delete(ctx context.Context, keys []string) (*DeleteOperation, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("sfmc: Delete: no contact keys given")
+	}
+	for i, k := range keys {
+		if k == "" {
+			return nil, fmt.Errorf("sfmc: Delete: contact key %d is empty", i)
+		}
+	}
+	body, err := json.Marshal(struct {
+		Values              []string `json:"values"`
+		DeleteOperationType string   `json:"DeleteOperationType"`
+	}{keys, deleteTypeAllData})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.c.do(ctx, request{method: http.MethodPost, path: deletePath, query: url.Values{"type": {"keys"}}, body: body})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		OperationInitiated      bool   `json:"operationInitiated"`
+		OperationID             int64  `json:"operationID"`
+		RequestServiceMessageID string `json:"requestServiceMessageID"`
+		ServiceMessageID        string `json:"serviceMessageID"`
+	}
+	if err := json.Unmarshal(resp, &w); err != nil {
+		return nil, fmt.Errorf("sfmc: Delete: decoding the answer: %w", err)
+	}
+	return &DeleteOperation{
+		OperationInitiated:      w.OperationInitiated,
+		OperationID:             w.OperationID,
+		RequestServiceMessageID: w.RequestServiceMessageID,
+		ServiceMessageID:        w.ServiceMessageID,
+	}, nil
+}
+
+// DeleteStatus is the state of a delete operation.
+type DeleteStatus struct {
+	OperationID            int64                 // the operation
+	Status                 string                // operation.status, e.g. "Pending", "Completed"
+	DeleteType             string                // e.g. "ContactAndAttributes"
+	LastProcessedMilestone string                // operation.lastProcessedMilestone, when given
+	ExpectedListCount      int64                 // contacts expected in the operation
+	NumberOfRestorableDays int                   // days the contacts can still be restored
+	BackgroundOperations   []BackgroundOperation // backgroundOperationsSummary
+	ResponseDateTime       time.Time             // zero when absent
+}
+
+// BackgroundOperation is one entry of a delete status'
+// backgroundOperationsSummary.
+type BackgroundOperation struct {
+	ID          int64     // backgroundOperationID
+	Status      string    // backgroundOperationStatusID: Completed, Aborted, Invalid, or in progress
+	CreatedDate time.Time // zero when absent
+}
+
+// Done reports whether SFMC finished the deletion: the operation status is
+// Completed and every background operation is Completed, Aborted or
+// Invalid (SFMC says every other value means still processing).
+func (d *DeleteStatus) Done() bool {
+	if !strings.EqualFold(d.Status, "Completed") {
+		return false
+	}
+	for _, b := range d.BackgroundOperations {
+		switch strings.ToLower(b.Status) {
+		case "completed", "aborted", "invalid":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// DeleteStatus reports the state of the delete operation id (GET
+// /contacts/v1/contacts/actions/delete/status?operationID=id). id must be
+// positive.
+func (s *ContactsService) DeleteStatus(ctx context.Context, id int64) (*DeleteStatus, error) {
+	if id <= 0 {
+		return nil, fmt.Errorf("sfmc: DeleteStatus: invalid operation id %d", id)
+	}
+	q := url.Values{"operationID": {strconv.FormatInt(id, 10)}}
+	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: deleteStatusPath, query: q})
+	if err != nil {
+		return nil, err
+	}
+	var w struct {
+		Operation struct {
+			OperationID            int64  `json:"operationID"`
+			Status                 string `json:"status"`
+			DeleteType             string `json:"deleteType"`
+			LastProcessedMilestone string `json:"lastProcessedMilestone"`
+			ExpectedListCount      int64  `json:"expectedListCount"`
+		} `json:"operation"`
+		Background []struct {
+			ID          int64  `json:"backgroundOperationID"`
+			Status      string `json:"backgroundOperationStatusID"`
+			CreatedDate string `json:"createdDate"`
+		} `json:"backgroundOperationsSummary"`
+		NumberOfRestorableDays int    `json:"numberofRestorableDays"`
+		ResponseDateTime       string `json:"responseDateTime"`
+	}
+	if err := json.Unmarshal(resp, &w); err != nil {
+		return nil, fmt.Errorf("sfmc: DeleteStatus: decoding the answer: %w", err)
+	}
+	d := &DeleteStatus{
+		OperationID:            w.Operation.OperationID,
+		Status:                 w.Operation.Status,
+		DeleteType:             w.Operation.DeleteType,
+		LastProcessedMilestone: w.Operation.LastProcessedMilestone,
+		ExpectedListCount:      w.Operation.ExpectedListCount,
+		NumberOfRestorableDays: w.NumberOfRestorableDays,
+		ResponseDateTime:       parseSFMCTime(w.ResponseDateTime),
+	}
+	if d.OperationID == 0 {
+		d.OperationID = id
+	}
+	for _, b := range w.Background {
+		d.BackgroundOperations = append(d.BackgroundOperations, BackgroundOperation{ID: b.ID, Status: b.Status, CreatedDate: parseSFMCTime(b.CreatedDate)})
+	}
+	return d, nil
+}

@@ -427,5 +427,8 @@ func DecodeProfile(line []byte) (map[string]any, error) {
 	if m == nil {
 		return nil, errors.New("profile is not a JSON object")
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("unexpected data after the profile object")
+	}
 	return m, nil
 }

@@ -41,17 +41,6 @@ func newMockClient(tb testing.TB) (*Client, *httpmock.MockTransport) {
 	return c, mt
 }
 
-// restCalls counts the calls to the REST host (the token call excluded).
-func restCalls(mt *httpmock.MockTransport) int {
-	n := 0
-	for k, v := range mt.GetCallCountInfo() {
-		if strings.Contains(k, "rest.example.test") {
-			n += v
-		}
-	}
-	return n
-}
-
 type namedInt int
 type namedString string
 type namedFloat float64
@@ -431,8 +420,8 @@ func TestDecodeContactResultFail(t *testing.T) {
 			msgs:    1, code: "12",
 		},
 		{
-			name: "hasErrors with OK status and two messages",
-			body: `{"operationStatus":"OK","hasErrors":true,"resultMessages":[{"resultCode":"AttributeNotFound","resultMessage":"Attribute 'A' does not exist in attribute set 'S'."},{"resultCode":"AttributeNotFound","resultMessage":"Attribute 'B' does not exist in attribute set 'S'."},{"resultCode":"AttributeNotFound","resultMessage":"Attribute 'A' does not exist in attribute set 'S'."}]}`,
+			name:    "hasErrors with OK status and two messages",
+			body:    `{"operationStatus":"OK","hasErrors":true,"resultMessages":[{"resultCode":"AttributeNotFound","resultMessage":"Attribute 'A' does not exist in attribute set 'S'."},{"resultCode":"AttributeNotFound","resultMessage":"Attribute 'B' does not exist in attribute set 'S'."},{"resultCode":"AttributeNotFound","resultMessage":"Attribute 'A' does not exist in attribute set 'S'."}]}`,
 			unknown: []AttributeRef{{Set: "S", Name: "A"}, {Set: "S", Name: "B"}},
 			msgs:    3, code: "AttributeNotFound",
 		},

@@ -142,7 +142,9 @@ func TestCompileRefusesInvalidMapping(t *testing.T) {
 func TestProfileMapperMap(t *testing.T) {
 	t.Parallel()
 	pm := compileDesign(t, 10)
-	ed := func(name string, v any) AttributeValue { return AttributeValue{Set: SetEmailDemographics, Name: name, Value: v} }
+	ed := func(name string, v any) AttributeValue {
+		return AttributeValue{Set: SetEmailDemographics, Name: name, Value: v}
+	}
 	email := func(v string) AttributeValue {
 		return AttributeValue{Set: SetEmailAddresses, Name: AttrEmailAddress, Value: v}
 	}

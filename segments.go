@@ -107,7 +107,7 @@ func (m *SegmentMapper) Attributes(memberships map[string]SegmentStatus) []Attri
 		return nil
 	}
 	var small [8]SegmentStatus
-	best := small[:0]
+	var best []SegmentStatus
 	if len(m.mappingIDs) <= len(small) {
 		best = small[:len(m.mappingIDs)]
 	} else {

@@ -452,8 +452,8 @@ type ContactResult struct {
 // rowsAffetcted is the documented typo.
 type wireContactResult struct {
 	OperationStatus         string            `json:"operationStatus"`
-	RowsAffected            *int64            `json:"rowsAffected"`
-	RowsAffetcted           *int64            `json:"rowsAffetcted"`
+	RowsAffected            int64             `json:"rowsAffected"`
+	RowsAffetcted           int64             `json:"rowsAffetcted"`
 	ContactKey              string            `json:"contactKey"`
 	ContactID               int64             `json:"contactID"`
 	ContactTypeID           int64             `json:"contactTypeID"`
@@ -468,7 +468,8 @@ type wireContactResult struct {
 // decodeContactResult turns a 2xx contacts answer into a result, or a
 // *ContactError when SFMC reports a failure in it.
 func decodeContactResult(key string, body []byte) (*ContactResult, error) {
-	var w wireContactResult
+	// -1 marks "absent" so that the documented typo is only a fallback.
+	w := wireContactResult{RowsAffected: -1, RowsAffetcted: -1}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &w); err != nil {
 			return nil, fmt.Errorf("sfmc: contact %q: decoding the answer: %w", key, err)
@@ -507,10 +508,10 @@ func decodeContactResult(key string, body []byte) (*ContactResult, error) {
 		r.ContactKey = key
 	}
 	switch {
-	case w.RowsAffected != nil:
-		r.RowsAffected = *w.RowsAffected
-	case w.RowsAffetcted != nil:
-		r.RowsAffected = *w.RowsAffetcted
+	case w.RowsAffected >= 0:
+		r.RowsAffected = w.RowsAffected
+	case w.RowsAffetcted >= 0:
+		r.RowsAffected = w.RowsAffetcted
 	}
 	return r, nil
 }

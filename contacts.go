@@ -379,6 +379,14 @@ func appendJSONFloat(dst []byte, f float64, bits int) []byte {
 
 const hexDigits = "0123456789abcdef"
 
+// jsonSafe[b] is true for the ASCII bytes a JSON string holds unescaped.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
 // appendJSONString appends s as a JSON string. Control characters are
 // escaped, invalid UTF-8 becomes U+FFFD, U+2028/U+2029 are escaped; '<',
 // '>' and '&' stay literal.
@@ -388,7 +396,7 @@ func appendJSONString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' {
+			if jsonSafe[b] {
 				i++
 				continue
 			}

@@ -3,11 +3,9 @@ module github.com/sfmc-go/sfmc
 go 1.26.0
 
 require (
-	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
-	github.com/hashicorp/go-retryablehttp v0.7.8 // indirect
-	github.com/jarcoal/httpmock v1.4.2 // indirect
-	github.com/stretchr/testify v1.12.1 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
-	golang.org/x/oauth2 v0.38.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
+	github.com/hashicorp/go-retryablehttp v0.7.8
+	golang.org/x/oauth2 v0.38.0
+	golang.org/x/time v0.16.0
 )
+
+require github.com/hashicorp/go-cleanhttp v0.5.2 // indirect

@@ -1,0 +1,298 @@
+package sfmc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sfmc-go/sfmc/internal/httpx"
+	"golang.org/x/oauth2"
+)
+
+const (
+	// defaultExpiresIn is assumed when a token answer has no usable
+	// expires_in: SFMC documents about 1080 s.
+	defaultExpiresIn = 1080 * time.Second
+	// tokenTimeout bounds one token request. The refresh runs with its own
+	// background context, never a caller's, so one caller giving up does
+	// not fail the refresh the others wait for.
+	tokenTimeout = 30 * time.Second
+	// failureSpacing spaces token attempts after a failure: callers that
+	// arrive within it share the last failure instead of asking again
+	// (at most about 2 attempts per second).
+	failureSpacing = 500 * time.Millisecond
+	// extraRESTURL is the oauth2.Token extra field holding the REST base.
+	extraRESTURL = "rest_instance_url"
+)
+
+// tokenSource fetches, caches and refreshes the client-credentials token.
+// At most one token request is in flight at a time, however many
+// goroutines ask; they all get its result, success or failure.
+type tokenSource struct {
+	tokenURL string
+	body     []byte // JSON request body; holds the secret, never logged
+	hc       *http.Client
+	margin   time.Duration
+	maxBytes int64
+	// restURL returns the REST base to use for a token's rest_instance_url
+	// ("" when the answer gives none).
+	restURL func(raw string) (string, error)
+	logger  *slog.Logger
+	ua      string
+
+	mu        sync.Mutex
+	tok       *oauth2.Token
+	rest      string
+	refreshAt time.Time
+	inflight  *refreshCall
+	lastErr   error
+	lastFail  time.Time
+}
+
+type refreshCall struct {
+	done chan struct{}
+	err  error
+}
+
+// Token returns a valid token, fetching one when needed. It implements
+// oauth2.TokenSource (with a background context).
+func (ts *tokenSource) Token() (*oauth2.Token, error) {
+	return ts.token(context.Background())
+}
+
+// token returns a valid token and the REST base it came with. A caller
+// whose ctx ends while waiting gets ctx.Err(); the refresh goes on for the
+// others.
+func (ts *tokenSource) token(ctx context.Context) (*oauth2.Token, error) {
+	for {
+		now := time.Now()
+		ts.mu.Lock()
+		tok := ts.tok
+		if tok != nil && now.Before(ts.refreshAt) {
+			ts.mu.Unlock()
+			return tok, nil
+		}
+		call := ts.inflight
+		if call == nil {
+			if ts.lastErr != nil && now.Sub(ts.lastFail) < failureSpacing {
+				err := ts.lastErr
+				ts.mu.Unlock()
+				if tok != nil && now.Before(tok.Expiry) {
+					return tok, nil
+				}
+				return nil, err
+			}
+			call = &refreshCall{done: make(chan struct{})}
+			ts.inflight = call
+			go ts.refresh(call)
+		}
+		ts.mu.Unlock()
+		// Inside the refresh margin the current token is still good:
+		// use it while the refresh runs in the background.
+		if tok != nil && now.Before(tok.Expiry) {
+			return tok, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-call.done:
+			if call.err != nil {
+				return nil, call.err
+			}
+		}
+	}
+}
+
+// refresh performs one token request and publishes its result.
+func (ts *tokenSource) refresh(call *refreshCall) {
+	ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
+	defer cancel()
+	start := time.Now()
+	tok, rest, err := ts.fetch(ctx)
+	ts.mu.Lock()
+	if err != nil {
+		ts.lastErr, ts.lastFail = err, time.Now()
+	} else {
+		lifetime := tok.Expiry.Sub(start)
+		margin := min(ts.margin, lifetime/2)
+		ts.tok, ts.rest, ts.refreshAt = tok, rest, tok.Expiry.Add(-margin)
+		ts.lastErr = nil
+	}
+	ts.inflight = nil
+	call.err = err
+	ts.mu.Unlock()
+	close(call.done)
+	if err != nil {
+		ts.logger.LogAttrs(ctx, slog.LevelWarn, "sfmc: token request failed", slog.String("error", err.Error()))
+	} else {
+		ts.logger.LogAttrs(ctx, slog.LevelDebug, "sfmc: token obtained", slog.Duration("expires_in", tok.Expiry.Sub(start).Round(time.Second)))
+	}
+}
+
+// invalidate drops the cached token. With old non-empty it drops it only
+// when it is still that token, so many goroutines seeing 401 for the same
+// token cause one refresh, not many.
+func (ts *tokenSource) invalidate(old string) {
+	ts.mu.Lock()
+	if ts.tok != nil && (old == "" || ts.tok.AccessToken == old) {
+		ts.tok = nil
+		ts.refreshAt = time.Time{}
+	}
+	ts.mu.Unlock()
+}
+
+// restBase returns the REST base URL from the cached token, fetching a
+// token if there is none.
+func (ts *tokenSource) restBase(ctx context.Context) (string, error) {
+	ts.mu.Lock()
+	rest := ts.rest
+	ts.mu.Unlock()
+	if rest != "" {
+		return rest, nil
+	}
+	if _, err := ts.token(ctx); err != nil {
+		return "", err
+	}
+	ts.mu.Lock()
+	rest = ts.rest
+	ts.mu.Unlock()
+	return rest, nil
+}
+
+type tokenAnswer struct {
+	AccessToken     string          `json:"access_token"`
+	TokenType       string          `json:"token_type"`
+	ExpiresIn       json.RawMessage `json:"expires_in"`
+	Scope           string          `json:"scope"`
+	RestInstanceURL string          `json:"rest_instance_url"`
+	SoapInstanceURL string          `json:"soap_instance_url"`
+	// OAuth error fields.
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorURI         string `json:"error_uri"`
+}
+
+// fetch performs the token request.
+func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ts.tokenURL, bytes.NewReader(ts.body))
+	if err != nil {
+		return nil, "", fmt.Errorf("sfmc: token request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", ts.ua)
+	resp, err := ts.hc.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, "", fmt.Errorf("sfmc: token request to %s: %w", ts.tokenURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := httpx.ReadLimited(resp.Body, resp.ContentLength, ts.maxBytes)
+	if err != nil {
+		if errors.Is(err, httpx.ErrTooLarge) {
+			err = ErrResponseTooLarge
+		}
+		return nil, "", fmt.Errorf("sfmc: token request to %s: reading answer: %w", ts.tokenURL, err)
+	}
+	return parseTokenAnswer(resp.StatusCode, resp.Header, body, ts.tokenURL, time.Now(), ts.restURL)
+}
+
+// parseTokenAnswer turns a token endpoint answer into a token, the REST
+// base, or a typed error.
+func parseTokenAnswer(status int, h http.Header, body []byte, tokenURL string, now time.Time, restURL func(string) (string, error)) (*oauth2.Token, string, error) {
+	var a tokenAnswer
+	jsonErr := json.Unmarshal(body, &a)
+	if status < 200 || status > 299 {
+		if jsonErr == nil && a.Error != "" {
+			return nil, "", &OAuthError{StatusCode: status, Code: a.Error, Description: a.ErrorDescription, URI: a.ErrorURI}
+		}
+		ra, _ := httpx.ParseRetryAfter(h.Get("Retry-After"), now, 0)
+		return nil, "", fmt.Errorf("sfmc: token request: %w", decodeAPIError(status, http.MethodPost, tokenURL, body, h.Get("X-Request-Id"), ra))
+	}
+	if jsonErr != nil {
+		return nil, "", fmt.Errorf("sfmc: token request to %s: answer is not a token: %w", tokenURL, jsonErr)
+	}
+	if a.AccessToken == "" {
+		return nil, "", fmt.Errorf("sfmc: token request to %s: answer has no access_token", tokenURL)
+	}
+	if a.TokenType != "" && !strings.EqualFold(a.TokenType, "bearer") {
+		return nil, "", fmt.Errorf("sfmc: token request to %s: unsupported token_type %q", tokenURL, a.TokenType)
+	}
+	lifetime := defaultExpiresIn
+	if secs, err := parseSeconds(a.ExpiresIn); err == nil && secs > 0 {
+		lifetime = time.Duration(secs * float64(time.Second))
+	}
+	rest, err := restURL(a.RestInstanceURL)
+	if err != nil {
+		return nil, "", err
+	}
+	tok := &oauth2.Token{AccessToken: a.AccessToken, TokenType: "Bearer", Expiry: now.Add(lifetime), ExpiresIn: int64(lifetime / time.Second)}
+	tok = tok.WithExtra(map[string]any{extraRESTURL: rest, "soap_instance_url": a.SoapInstanceURL, "scope": a.Scope})
+	return tok, rest, nil
+}
+
+func parseSeconds(raw json.RawMessage) (float64, error) {
+	s := strings.Trim(string(raw), `" `)
+	var f float64
+	_, err := fmt.Sscan(s, &f)
+	return f, err
+}
+
+// tokenRequestBody builds the JSON body of the token request.
+func tokenRequestBody(cfg Config) []byte {
+	m := struct {
+		GrantType    string `json:"grant_type"`
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+		AccountID    string `json:"account_id,omitempty"`
+		Scope        string `json:"scope,omitempty"`
+	}{"client_credentials", cfg.ClientID, cfg.ClientSecret, cfg.AccountID, strings.Join(cfg.Scopes, " ")}
+	b, _ := json.Marshal(m) // cannot fail: strings only
+	return b
+}
+
+// normalizeInstanceURL turns a rest_instance_url into a base URL: scheme
+// added when missing, trailing "/" trimmed. Unless trustAny, it must be
+// https under marketingcloudapis.com. Plain http is accepted only for
+// loopback hosts.
+func normalizeInstanceURL(raw string, trustAny bool) (string, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", nil
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", truncate(raw, 200))
+	}
+	host := strings.ToLower(u.Hostname())
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !httpx.IsLoopback(host) {
+			return "", fmt.Errorf("sfmc: token answer names plain-http REST URL %q; only https (or http to loopback) is accepted", truncate(raw, 200))
+		}
+	default:
+		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", truncate(raw, 200))
+	}
+	if !trustAny && u.Scheme == "https" && host != "marketingcloudapis.com" && !strings.HasSuffix(host, ".marketingcloudapis.com") {
+		return "", fmt.Errorf("sfmc: token answer names REST URL %q outside marketingcloudapis.com; refusing to send the token there (set WithRESTURL to use a proxy)", truncate(raw, 200))
+	}
+	if !trustAny && u.Scheme != "https" {
+		return "", fmt.Errorf("sfmc: token answer names REST URL %q that is not https", truncate(raw, 200))
+	}
+	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
+}

@@ -1,0 +1,54 @@
+// Package sfmc is a client for the Salesforce Marketing Cloud (SFMC)
+// Contacts and Attribute-Set REST APIs. It does, as a Go library, what Adobe
+// Experience Platform's "(API) Salesforce Marketing Cloud" streaming
+// destination does: authenticate with a tenant subdomain and an API
+// integration's client id and secret, discover the tenant's attributes,
+// map profile fields and segment statuses onto Email Demographics and Email
+// Addresses attributes, and upsert contacts at high throughput inside
+// SFMC's rate limits.
+//
+// # Client
+//
+// NewClient validates a Config and options without a network call. The
+// Client gets an OAuth2 client-credentials token from
+// https://{subdomain}.auth.marketingcloudapis.com/v2/token, caches it,
+// refreshes it a margin before it expires (one request in flight however
+// many goroutines ask), and sends REST calls to the rest_instance_url the
+// token answer names. Every call goes through one pipeline: build URL →
+// cool-down → limiter → token → send with retries → decode or typed error.
+//
+//   - Retries (github.com/hashicorp/go-retryablehttp): connection errors,
+//     429 (errorcode 50100) and 500/502/503/504 for idempotent methods
+//     (GET, PATCH); POST only on 429 and 503, which say the request was not
+//     processed. Retry-After (header, else the body's retryAfter) is
+//     honoured up to the maximum wait; full jitter otherwise.
+//   - A 429 with Retry-After pauses every request of the client until it
+//     has passed (one shared Cooldown). A 429 with errorcode 50200
+//     ("blocked") is never retried: ErrBlocked.
+//   - A REST 401 drops the token and retries the request once with a new one.
+//   - The client-side Limiter (golang.org/x/time/rate by default; an
+//     interface so a shared limiter can be plugged in) is paid on every
+//     attempt, retries included.
+//   - Redirects to another host are refused, so the token never leaves the
+//     tenant's REST host.
+//
+// # Errors
+//
+// One error model: *APIError for REST error answers, *RateLimitError for
+// 429s, *OAuthError for the token endpoint, *ContactError for contacts SFMC
+// refused in an HTTP 200 answer, all reachable with errors.As, and
+// sentinels (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
+// ErrBlocked, ErrServer, ErrInvalidCredentials, ErrIPNotAllowlisted,
+// ErrUnknownAttribute, ErrClientRateLimited, ErrInvalidConfig, ...) for
+// errors.Is. Neither errors nor log lines ever contain the client secret,
+// the access token or query strings; Config and Client print redacted.
+//
+// The package never panics on bad input, never logs unless given a logger
+// (WithLogger), and keeps no global mutable state. A *Client is safe for
+// concurrent use.
+//
+// # Testing
+//
+// The sfmctest package is an embedded SFMC tenant simulator for tests:
+// sfmctest.NewServer() and srv.ClientOptions() point a Client at it.
+package sfmc

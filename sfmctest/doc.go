@@ -9,6 +9,9 @@
 //	defer srv.Close()
 //	client, err := sfmc.NewClient(srv.Config(), srv.ClientOptions()...)
 //
+// NewServer panics when it cannot listen, like httptest.NewServer;
+// StartServer returns the error instead (useful with WithAddr).
+//
 // # Routes
 //
 //   - POST /v2/token: JSON or application/x-www-form-urlencoded body with

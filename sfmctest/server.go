@@ -270,7 +270,7 @@ func (s *Server) serveREST(w *statusWriter, r *http.Request) (dropped bool) {
 				wait = time.Duration(need / l * float64(time.Second))
 			}
 		}
-		s.writeThrottled(w, max(ceilSeconds(wait), 1))
+		s.writeThrottled(w, retryAfterValue(wait))
 		return false
 	}
 	dropAfter := false
@@ -366,8 +366,8 @@ func (s *Server) drop(w *statusWriter) {
 }
 
 // writeThrottled answers 429 with errorcode 50100 and Retry-After.
-func (s *Server) writeThrottled(w http.ResponseWriter, secs int64) {
-	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+func (s *Server) writeThrottled(w http.ResponseWriter, secs float64) {
+	w.Header().Set("Retry-After", strconv.FormatFloat(secs, 'f', -1, 64))
 	writeJSON(w, http.StatusTooManyRequests, apiError{
 		Message: "Rate limit exceeded", ErrorCode: intp(50100), RetryAfter: &secs, Documentation: documentationURL,
 	})
@@ -375,14 +375,14 @@ func (s *Server) writeThrottled(w http.ResponseWriter, secs int64) {
 
 // writeFault answers with the error of an injected fault.
 func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
-	secs := ceilSeconds(s.cfg.retryAfter)
+	secs := retryAfterValue(s.cfg.retryAfter)
 	switch f {
 	case Fault429:
 		s.writeThrottled(w, secs)
 	case FaultBlocked:
 		writeAPIError(w, http.StatusTooManyRequests, 50200, "Your requests are temporarily blocked.")
 	case Fault503:
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		w.Header().Set("Retry-After", strconv.FormatFloat(secs, 'f', -1, 64))
 		writeJSON(w, http.StatusServiceUnavailable, apiError{
 			Message: "Service Unavailable", ErrorCode: intp(50300), RetryAfter: &secs, Documentation: documentationURL,
 		})
@@ -391,6 +391,20 @@ func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
 			Message: "An internal server error occurred.", Documentation: documentationURL,
 		})
 	}
+}
+
+// retryAfterValue is the Retry-After for a wait of d: whole seconds rounded
+// up, as SFMC sends, for d of a second or more; for shorter waits the
+// fraction in seconds (e.g. 0.05), so tests need not wait whole seconds.
+// SFMC itself never sends fractions; the sfmc client accepts them.
+func retryAfterValue(d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	if d < time.Second {
+		return float64(d.Milliseconds()+1) / 1000
+	}
+	return float64(ceilSeconds(d))
 }
 
 // ceilSeconds is d in whole seconds, rounded up; 0 for d <= 0.
@@ -405,10 +419,10 @@ func intp(n int) *int { return &n }
 
 // apiError is the REST error body.
 type apiError struct {
-	Message       string `json:"message"`
-	ErrorCode     *int   `json:"errorcode,omitempty"`
-	RetryAfter    *int64 `json:"retryAfter,omitempty"`
-	Documentation string `json:"documentation"`
+	Message       string   `json:"message"`
+	ErrorCode     *int     `json:"errorcode,omitempty"`
+	RetryAfter    *float64 `json:"retryAfter,omitempty"`
+	Documentation string   `json:"documentation"`
 }
 
 func writeAPIError(w http.ResponseWriter, status, code int, msg string) {

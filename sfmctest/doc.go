@@ -64,11 +64,14 @@
 //   - WithLeadingSets(n): n filler sets listed before the seeded ones.
 //   - WithLatency(d): delay before each REST request is processed.
 //   - WithRateLimit(perSecond, burst): tenant token bucket; past it 429 with
-//     errorcode 50100 and Retry-After (the time until the bucket has a token,
-//     rounded up to whole seconds, at least 1).
+//     errorcode 50100 and Retry-After (the time until the bucket has a token:
+//     whole seconds rounded up from one second on, a decimal fraction such as
+//     "0.005" below; SFMC itself only sends whole seconds).
 //   - WithFaultRate(f, fraction): a seeded fraction of REST requests fail.
 //   - WithSeed(seed): seed of the fault randomness (default 1).
-//   - WithRetryAfter(d): Retry-After of Fault429 and Fault503 (default 1s).
+//   - WithRetryAfter(d): Retry-After of Fault429 and Fault503 (default 1s;
+//     below one second it is sent as a decimal fraction, which SFMC never
+//     does, so that tests need not wait whole seconds).
 //   - WithRequestLogSize(n): requests kept by Requests (default 10000; 0
 //     disables the log).
 //   - WithAddr(addr): listen on a fixed address instead of a random port.

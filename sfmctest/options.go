@@ -169,8 +169,10 @@ func WithSeed(seed int64) ServerOption {
 }
 
 // WithRetryAfter sets the Retry-After of injected Fault429 and Fault503
-// answers (default 1s). The header carries whole seconds rounded up; the
-// body's retryAfter the same number. Values < 0 are ignored.
+// answers (default 1s). The header carries whole seconds rounded up, or a
+// decimal fraction for waits under a second (which SFMC never sends; it
+// keeps tests fast); the body's retryAfter the same number. Values < 0 are
+// ignored.
 func WithRetryAfter(d time.Duration) ServerOption {
 	return func(c *serverConfig) {
 		if d >= 0 {

@@ -75,6 +75,9 @@ type APIError struct {
 	RequestID        string   // SFMC request id when the answer carries one
 	Method           string   // HTTP method of the request
 	URL              string   // request URL without query string
+	// RetryAfter is the wait the server asked for (Retry-After header,
+	// else the body's retryAfter), zero when it gave none.
+	RetryAfter time.Duration
 }
 
 // Error returns one readable line.
@@ -244,6 +247,7 @@ func decodeAPIError(status int, method, rawURL string, body []byte, requestID st
 	if e.Message == "" {
 		e.Message = statusText(status)
 	}
+	e.RetryAfter = retryAfter
 	if status == 429 {
 		return &RateLimitError{APIError: e, RetryAfter: retryAfter}
 	}

@@ -1,0 +1,134 @@
+// Package sfmctest provides an embedded Salesforce Marketing Cloud tenant
+// simulator for tests, in the style of net/http/httptest.
+//
+// NewServer starts an HTTP server on a loopback port that serves the OAuth
+// token endpoint and the Contacts REST routes the sfmc package uses.
+// ClientOptions and Config point an sfmc.Client at it:
+//
+//	srv := sfmctest.NewServer()
+//	defer srv.Close()
+//	client, err := sfmc.NewClient(srv.Config(), srv.ClientOptions()...)
+//
+// NewServer panics when it cannot listen, like httptest.NewServer;
+// StartServer returns the error instead (useful with WithAddr).
+//
+// # Routes
+//
+//   - POST /v2/token: JSON or application/x-www-form-urlencoded body with
+//     grant_type, client_id, client_secret, account_id (string or number)
+//     and scope. Answers an access token, token_type "Bearer", expires_in,
+//     scope (the requested one, or "list_and_subscribers_read
+//     list_and_subscribers_write") and rest_instance_url/soap_instance_url
+//     equal to URL() + "/".
+//   - PATCH /contacts/v1/contacts: creates or updates a contact.
+//   - POST /contacts/v1/contacts: creates a contact; an existing key gives
+//     HTTP 200 with operationStatus "FAIL" and result code ContactKeyExists.
+//   - GET /contacts/v1/attributeSetDefinitions?$page=N&$pageSize=M and
+//     GET /contacts/v1/attributeSetDefinitions/{id}.
+//   - POST /contacts/v1/addresses/email/search.
+//   - POST /contacts/v1/contacts/actions/delete?type=keys (or type=ids) and
+//     GET /contacts/v1/contacts/actions/delete/status?operationID=N.
+//
+// Every route but /v2/token needs "Authorization: Bearer <token>" with a
+// token issued by the server; a missing, unknown, expired or revoked token
+// gets 401 {"message":"Not Authorized","errorcode":0,...}.
+//
+// Contact writes are validated against the attribute-set definitions. An
+// unknown set or attribute, a text value longer than the attribute's
+// Length, or a value of the wrong type for a Number or Boolean attribute
+// gives HTTP 200 with operationStatus "FAIL", hasErrors true, rowsAffected 0
+// and one ResultMessage per problem; nothing is stored. Two sets are
+// seeded: "Email Addresses" (Email Address EmailAddress(254), HTML Enabled
+// Boolean) and "Email Demographics" (First Name Text(100), Last Name
+// Text(100)).
+//
+// # Request processing order
+//
+// Every request is counted and logged. REST requests (every path but
+// /v2/token) then go through, in order: latency, the tenant rate limit,
+// injected faults, authentication, and the route handler. So a throttled
+// or faulted request is answered even without a valid token, and an
+// unknown path without a token gets 401 rather than 404.
+//
+// # Options
+//
+//   - WithCredentials(id, secret): accepted credentials (default
+//     "sfmctest-client" / "sfmctest-secret").
+//   - WithAccountID(mid): a token request with a different non-empty
+//     account_id is refused with 401 invalid_client.
+//   - WithTokenTTL(d): token lifetime (default 1080s); tokens really expire,
+//     even sub-second ones; expires_in is d rounded up to whole seconds, at
+//     least 1.
+//   - WithPageSizeCap(n): largest $pageSize honoured (default 2000).
+//   - WithAttributes(set, attrs...): adds attributes, creating the set.
+//   - WithLeadingSets(n): n filler sets listed before the seeded ones.
+//   - WithLatency(d): delay before each REST request is processed.
+//   - WithRateLimit(perSecond, burst): tenant token bucket; past it 429 with
+//     errorcode 50100 and Retry-After (the time until the bucket has a token:
+//     whole seconds rounded up from one second on, a decimal fraction such as
+//     "0.005" below; SFMC itself only sends whole seconds).
+//   - WithFaultRate(f, fraction): a seeded fraction of REST requests fail.
+//   - WithSeed(seed): seed of the fault randomness (default 1).
+//   - WithRetryAfter(d): Retry-After of Fault429 and Fault503 (default 1s;
+//     below one second it is sent as a decimal fraction, which SFMC never
+//     does, so that tests need not wait whole seconds).
+//   - WithRequestLogSize(n): requests kept by Requests (default 10000; 0
+//     disables the log).
+//   - WithAddr(addr): listen on a fixed address instead of a random port.
+//   - WithIPAllowlistRejection(): the token endpoint answers 400
+//     invalid_grant with SFMC's IP-allowlist description.
+//
+// The matching methods (FailNext, SetFaultRate, SetLatency, SetRateLimit,
+// SetTokenTTL, RejectIP, RevokeTokens, AddAttribute) change the behaviour
+// of a running server. Contact, Contacts, Requests and Stats inspect it;
+// Reset clears its data between test cases.
+//
+// # Faults
+//
+// Fault429 (429, errorcode 50100, Retry-After), FaultBlocked (429,
+// errorcode 50200, no Retry-After), Fault500, Fault503 (503, errorcode
+// 50300, Retry-After), FaultDrop (the connection is closed without an
+// answer before the request is applied) and FaultDropAfterWrite (the
+// request is applied, then the connection is closed without an answer).
+//
+// # Known differences from real SFMC
+//
+//   - One host serves both the auth and the REST routes, over plain HTTP on
+//     loopback; rest_instance_url has the form "http://127.0.0.1:PORT/".
+//   - Access tokens are opaque random strings, not JWT-like 512-character
+//     tokens. A token is valid for exactly its TTL; real SFMC tokens live
+//     about two minutes longer than expires_in.
+//   - Scopes are not enforced; every token may call every route.
+//   - Unknown routes answer 404 {"message":"Not Found","errorcode":30003}
+//     (real SFMC may answer 596 "Service Not Found"). A wrong method on a
+//     known route answers 400 errorcode 30001. Paths are case-sensitive; a
+//     trailing slash is ignored.
+//   - The token endpoint answers a non-POST request, a malformed body or a
+//     missing grant_type with 400 invalid_request; an unknown grant_type
+//     with 400 unsupported_grant_type; the IP-allowlist rejection with 400
+//     invalid_grant (SFMC does not document these statuses). The IP check
+//     runs after the credentials are accepted.
+//   - The resultMessages entries of a failed contact write use the
+//     simulator's own shape (ResultMessage); SFMC does not document it.
+//   - Contact writes do not enforce SFMC's rules about required sets
+//     (Email Addresses, HTML Enabled, ...); an empty attributeSets is
+//     accepted. Attribute-set and attribute names match exactly
+//     (case-sensitive). IsReadOnly and IsHidden are reported but not
+//     enforced. Number attributes accept JSON numbers and numeric strings;
+//     Boolean attributes accept true/false and "true"/"false" (any case);
+//     Date attributes accept any string; text attributes accept strings,
+//     numbers and booleans and check Length in characters. JSON null is
+//     accepted and stored as nil. A contactID without contactKey updates
+//     the contact with that id (ContactNotFound when there is none).
+//   - $page and $pageSize (names matched case-insensitively) must be whole
+//     numbers of at least 1, otherwise 400 errorcode 10005; a page past the
+//     end answers 200 with no items. Definitions carry the documented keys
+//     but no relationships, data-retention or application properties.
+//   - Email search matches the stored "Email Addresses"."Email Address"
+//     case-insensitively, oldest contact first.
+//   - Deletes are applied at once; the operation is "Completed"
+//     immediately, there is no suppression period.
+//   - Request bodies larger than MaxBodyBytes are answered 413.
+//   - Reset keeps the issued tokens and the configuration (credentials,
+//     definitions, TTL, latency, rate limit, IP rejection).
+package sfmctest

@@ -603,7 +603,7 @@ func unknownRefs(m ResultMessage) []AttributeRef {
 	isSet := code == "attributesetnotfound" || code == "unknownattributeset"
 	isAttr := code == "attributenotfound" || code == "unknownattribute"
 	switch code {
-	case "valuetoolong", "invalidvalue", "contactkeyexists":
+	case "valuetoolong", "invalidvalue", "contactkeyexists", "contactnotfound":
 		return nil
 	}
 	if !isSet && !isAttr {

@@ -194,6 +194,12 @@ func TestProfileMapperMap(t *testing.T) {
 			statuses: map[string]SegmentStatus{"seg-1": StatusExited, "seg-2": StatusExisting, "seg-3": StatusExited},
 		},
 		{
+			name:    "attribute source that is an array of {id, primary}",
+			profile: `{"identityMap":{"contactKey":"K"},"personalEmail":{"address":[{"id":"old@example.com"},{"id":"new@example.com","primary":true}]}}`,
+			key:     "K",
+			attrs:   []AttributeValue{email("new@example.com")},
+		},
+		{
 			name:    "exactly the target length is fine (runes, not bytes)",
 			profile: `{"identityMap":{"contactKey":"K"},"person":{"name":{"firstName":"Åsa-Öberg!"}}}`,
 			key:     "K",

@@ -839,8 +839,6 @@ type ring struct {
 	head, size int
 }
 
-func (r *ring) len() int { return r.size }
-
 func (r *ring) grow() {
 	if r.size < len(r.buf) {
 		return

@@ -100,6 +100,9 @@ type Outcome struct {
 	// Coalesced reports that the Add was merged with another Add to the
 	// same key and sent in one request.
 	Coalesced bool
+	// Tag is the value given to AddTagged (nil for Add): a caller's handle
+	// on the record, such as its input line number.
+	Tag any
 }
 
 // AlertKind names the condition of an Alert.
@@ -186,6 +189,7 @@ type attrKey struct{ set, name string }
 type ticket struct {
 	ep        *epoch
 	coalesced bool
+	tag       any
 }
 
 // epoch groups the Adds between two Flush calls, so a Flush can wait for
@@ -267,6 +271,12 @@ func NewUpserter(c *Client, cfg UpserterConfig) (*Upserter, error) {
 // bounds the wait for space: the contact is sent with the Upserter's own
 // context.
 func (u *Upserter) Add(ctx context.Context, c Contact) error {
+	return u.AddTagged(ctx, c, nil)
+}
+
+// AddTagged is Add with a caller's value that comes back in the contact's
+// Outcome.Tag, for example the input line the contact came from.
+func (u *Upserter) AddTagged(ctx context.Context, c Contact, tag any) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -306,7 +316,7 @@ func (u *Upserter) Add(ctx context.Context, c Contact) error {
 	u.added.Add(1)
 	if e := u.pending[c.Key]; e != nil && u.cfg.Coalesce == CoalesceOn {
 		e.merge(c.Attributes)
-		e.tickets = append(e.tickets, ticket{ep: ep, coalesced: true})
+		e.tickets = append(e.tickets, ticket{ep: ep, coalesced: true, tag: tag})
 		if len(e.tickets) == 2 {
 			e.tickets[0].coalesced = true
 		}
@@ -314,7 +324,7 @@ func (u *Upserter) Add(ctx context.Context, c Contact) error {
 		u.mu.Unlock()
 		return nil
 	}
-	e := &entry{contact: c, tickets: []ticket{{ep: ep}}}
+	e := &entry{contact: c, tickets: []ticket{{ep: ep, tag: tag}}}
 	if u.cfg.FlushInterval > 0 {
 		e.ready = time.Now().Add(u.cfg.FlushInterval)
 	}
@@ -758,7 +768,7 @@ func (u *Upserter) finish(e *entry, res *ContactResult, err error, attempts int,
 		u.signal()
 	}
 	for _, t := range e.tickets {
-		out := Outcome{Key: key, Result: res, Err: err, Attempts: attempts, Coalesced: t.coalesced}
+		out := Outcome{Key: key, Result: res, Err: err, Attempts: attempts, Coalesced: t.coalesced, Tag: t.tag}
 		if err == nil {
 			u.succeeded.Add(1)
 		} else {

@@ -207,8 +207,8 @@ func TestUpserterCoalescesQueuedUpdates(t *testing.T) {
 		{Set: "Email Demographics", Name: "Last Name", Value: "Lee"}}}))
 	require.NoError(t, u.Add(ctx, sfmc.Contact{Key: "K1", Attributes: []sfmc.AttributeValue{
 		{Set: "Email Demographics", Name: "First Name", Value: "Anna"}}}))
-	require.NoError(t, u.Add(ctx, sfmc.Contact{Key: "K2", Attributes: []sfmc.AttributeValue{
-		{Set: "Email Demographics", Name: "First Name", Value: "Bo"}}}))
+	require.NoError(t, u.AddTagged(ctx, sfmc.Contact{Key: "K2", Attributes: []sfmc.AttributeValue{
+		{Set: "Email Demographics", Name: "First Name", Value: "Bo"}}}, "line 4"))
 	assert.Equal(t, int64(4), u.Stats().QueueDepth, "held by the coalescing window")
 	require.NoError(t, u.Flush(ctx), "Flush sends at once despite the window")
 
@@ -220,6 +220,11 @@ func TestUpserterCoalescesQueuedUpdates(t *testing.T) {
 		if o.Coalesced {
 			coalesced++
 			assert.Equal(t, "K1", o.Key)
+		}
+		if o.Key == "K2" {
+			assert.Equal(t, "line 4", o.Tag)
+		} else {
+			assert.Nil(t, o.Tag)
 		}
 	}
 	mu.Unlock()

@@ -704,7 +704,7 @@ func BenchmarkDecodeContactResult(b *testing.B) {
 	}
 }
 
-func BenchmarkUpsert(b *testing.B) {
+func BenchmarkUpsertMock(b *testing.B) {
 	c, mt := newMockClient(b)
 	var calls atomic.Int64
 	mt.RegisterResponder(http.MethodPatch, testRESTURL+"/contacts/v1/contacts", func(r *http.Request) (*http.Response, error) {

@@ -4,62 +4,54 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strconv"
-
-	"github.com/jarcoal/httpmock"
 
 	"github.com/sfmc-go/sfmc"
+	"github.com/sfmc-go/sfmc/sfmctest"
 )
 
-// definitionsResponder serves five attribute sets, two per page at most.
-func definitionsResponder(r *http.Request) (*http.Response, error) {
-	names := []string{"Email Addresses", "Email Demographics", "MobileConnect Demographics", "MobilePush Demographics", "Loyalty"}
-	page, _ := strconv.Atoi(r.URL.Query().Get("$page"))
-	if page == 0 {
-		page = 1
+// exampleTenant starts an embedded SFMC tenant and a client for it.
+func exampleTenant(opts ...sfmctest.ServerOption) (*sfmctest.Server, *sfmc.Client) {
+	srv := sfmctest.NewServer(opts...)
+	client, err := sfmc.NewClient(srv.Config(), srv.ClientOptions()...)
+	if err != nil {
+		panic(err) // cannot happen: the simulator's configuration is valid
 	}
-	size := 2
-	items := ""
-	for i := (page - 1) * size; i < page*size && i < len(names); i++ {
-		if items != "" {
-			items += ","
-		}
-		items += `{"id":"` + strconv.Itoa(i) + `","name":{"value":"` + names[i] + `"},"attributes":[]}`
-	}
-	return httpmock.NewStringResponse(200, `{"page":`+strconv.Itoa(page)+`,"pageSize":2,"count":5,"items":[`+items+`]}`), nil
+	return srv, client
 }
 
 func ExampleAttributeSetsService_All() {
-	client := exampleClient(map[string]httpmock.Responder{"GET /contacts/v1/attributeSetDefinitions": definitionsResponder})
+	// A tenant that serves at most two sets per page.
+	srv, client := exampleTenant(sfmctest.WithPageSizeCap(2), sfmctest.WithAttributes("Loyalty",
+		sfmctest.Attribute{Name: "Tier", DataType: "Text", Length: 20}))
+	defer srv.Close()
 
 	for set, err := range client.AttributeSets.All(context.Background(), nil) {
 		if err != nil {
 			fmt.Println("error:", err)
 			break
 		}
-		fmt.Println(set.Name)
+		fmt.Println(set.Name, len(set.Attributes))
 	}
 	// Output:
-	// Email Addresses
-	// Email Demographics
-	// MobileConnect Demographics
-	// MobilePush Demographics
-	// Loyalty
+	// Email Addresses 2
+	// Email Demographics 2
+	// Loyalty 1
 }
 
 func ExampleAttributeSetsService_FirstPage() {
-	client := exampleClient(map[string]httpmock.Responder{"GET /contacts/v1/attributeSetDefinitions": definitionsResponder})
+	// Three sets listed before the seeded ones, two sets per page: Email
+	// Demographics is beyond the first page.
+	srv, client := exampleTenant(sfmctest.WithLeadingSets(3), sfmctest.WithPageSizeCap(2))
+	defer srv.Close()
 
-	// The destination reads one page; this tenant's SFMC pages by two.
+	// The destination reads one page.
 	cat, err := client.AttributeSets.FirstPage(context.Background())
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(len(cat.Sets()), "sets, truncated:", cat.Truncated)
-	_, ok := cat.Set("Loyalty")
-	fmt.Println("Loyalty seen:", ok)
+	_, ok := cat.Lookup("Email Demographics.First Name")
+	fmt.Println(len(cat.Sets()), "sets, truncated:", cat.Truncated, "- First Name found:", ok)
 
 	// Catalog reads every page.
 	cat, err = client.AttributeSets.Catalog(context.Background())
@@ -67,26 +59,28 @@ func ExampleAttributeSetsService_FirstPage() {
 		fmt.Println(err)
 		return
 	}
-	_, ok = cat.Set("Loyalty")
-	fmt.Println(len(cat.Sets()), "sets, truncated:", cat.Truncated, "Loyalty seen:", ok)
+	_, ok = cat.Lookup("Email Demographics.First Name")
+	fmt.Println(len(cat.Sets()), "sets, truncated:", cat.Truncated, "- First Name found:", ok)
 	// Output:
-	// 2 sets, truncated: true
-	// Loyalty seen: false
-	// 5 sets, truncated: false Loyalty seen: true
+	// 2 sets, truncated: true - First Name found: false
+	// 5 sets, truncated: false - First Name found: true
 }
 
 func ExampleValidateMappings() {
-	cat := sfmc.NewCatalog([]*sfmc.AttributeSetDefinition{{
-		Name: "Email Demographics",
-		Attributes: []*sfmc.AttributeDefinition{
-			{Name: "salesforce_mc_segment_1", DataType: "Text", Length: 4000},
-			{Name: "Segment_Two", DataType: "Text", Length: 50},
-			{Name: "Score", DataType: "Number"},
-			{Name: "tiny", DataType: "Text", Length: 4},
-		},
-	}}, false)
+	srv, client := exampleTenant(sfmctest.WithAttributes("Email Demographics",
+		sfmctest.Attribute{Name: "salesforce_mc_segment_1", DataType: "Text", Length: 4000},
+		sfmctest.Attribute{Name: "Segment_Two", DataType: "Text", Length: 50},
+		sfmctest.Attribute{Name: "Score", DataType: "Number"},
+		sfmctest.Attribute{Name: "tiny", DataType: "Text", Length: 4}))
+	defer srv.Close()
+	cat, err := client.AttributeSets.FirstPage(context.Background())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 
-	err := sfmc.ValidateMappings(cat, []sfmc.SegmentMapping{
+	// Check the Mapping IDs before sending anything.
+	err = sfmc.ValidateMappings(cat, []sfmc.SegmentMapping{
 		{SegmentID: "seg-1", MappingID: "salesforce_mc_segment_1"}, // fine
 		{SegmentID: "seg-2", MappingID: "segment_two"},             // wrong case
 		{SegmentID: "seg-3", MappingID: "Score"},                   // not Text

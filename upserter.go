@@ -69,7 +69,9 @@ type UpserterConfig struct {
 	// OnResult is called exactly once for every Add that returned nil,
 	// with that Add's contact key and outcome. It may be called from
 	// several goroutines at once and must be fast: it runs on the senders'
-	// goroutines. A panic in it is recovered and logged.
+	// goroutines. It must not wait on the Upserter itself (an Add that
+	// blocks on a full queue from OnResult can deadlock the workers). A
+	// panic in it is recovered and logged.
 	OnResult func(Outcome)
 	// OnAlert is called once per condition the destination reports as a
 	// dataflow alert: credentials rejected, IP not allowlisted, requests

@@ -276,23 +276,23 @@ func normalizeInstanceURL(raw string, trustAny bool) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", truncate(raw, 200))
+		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", safeURL(raw))
 	}
 	host := strings.ToLower(u.Hostname())
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !httpx.IsLoopback(host) {
-			return "", fmt.Errorf("sfmc: token answer names plain-http REST URL %q; only https (or http to loopback) is accepted", truncate(raw, 200))
+			return "", fmt.Errorf("sfmc: token answer names plain-http REST URL %q; only https (or http to loopback) is accepted", safeURL(raw))
 		}
 	default:
-		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", truncate(raw, 200))
+		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", safeURL(raw))
 	}
 	if !trustAny && u.Scheme == "https" && host != "marketingcloudapis.com" && !strings.HasSuffix(host, ".marketingcloudapis.com") {
-		return "", fmt.Errorf("sfmc: token answer names REST URL %q outside marketingcloudapis.com; refusing to send the token there (set WithRESTURL to use a proxy)", truncate(raw, 200))
+		return "", fmt.Errorf("sfmc: token answer names REST URL %q outside marketingcloudapis.com; refusing to send the token there (set WithRESTURL to use a proxy)", safeURL(raw))
 	}
 	if !trustAny && u.Scheme != "https" {
-		return "", fmt.Errorf("sfmc: token answer names REST URL %q that is not https", truncate(raw, 200))
+		return "", fmt.Errorf("sfmc: token answer names REST URL %q that is not https", safeURL(raw))
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
 }

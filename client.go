@@ -158,13 +158,30 @@ func WithRESTURL(u string) Option {
 	}
 }
 
+// safeURL returns raw for an error message: without user info, query and
+// fragment (which may hold credentials), and bounded in length.
+func safeURL(raw string) string {
+	s := raw
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?[REDACTED]"
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + 3
+	}
+	if i := strings.LastIndexByte(s[start:], '@'); i >= 0 {
+		s = s[:start] + "[REDACTED]@" + s[start+i+1:]
+	}
+	return truncate(s, 200)
+}
+
 func explicitURL(opt, raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" {
-		return "", configErr("%s: %q is not an absolute URL", opt, truncate(raw, 200))
+		return "", configErr("%s: %q is not an absolute URL", opt, safeURL(raw))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", configErr("%s: %q must not contain user info, query or fragment", opt, u.Redacted())
+		return "", configErr("%s: %q must not contain user info, query or fragment", opt, safeURL(raw))
 	}
 	switch u.Scheme {
 	case "https":
@@ -446,14 +463,15 @@ func ValidateSubdomain(s string) error {
 	if len(s) > 63 {
 		return configErr("Subdomain is %d characters long; a DNS label has at most 63", len(s))
 	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
+	pos := 0
+	for _, r := range s { // by rune, so a non-ASCII character is named whole
+		pos++
 		switch {
-		case b >= 'a' && b <= 'z', b >= '0' && b <= '9', b == '-':
-		case b >= 'A' && b <= 'Z':
-			return configErr("Subdomain %q has uppercase letter %q at position %d: SFMC subdomains are lowercase", s, string(b), i+1)
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+		case r >= 'A' && r <= 'Z':
+			return configErr("Subdomain %q has uppercase letter %q at position %d: SFMC subdomains are lowercase", s, string(r), pos)
 		default:
-			return configErr("Subdomain %q has character %q at position %d: only lowercase letters, digits and '-' are allowed (the subdomain only, not a URL or host name)", truncate(s, 80), string(rune(b)), i+1)
+			return configErr("Subdomain %q has character %q at position %d: only lowercase letters, digits and '-' are allowed (the subdomain only, not a URL or host name)", truncate(s, 80), string(r), pos)
 		}
 	}
 	if s[0] == '-' || s[len(s)-1] == '-' {

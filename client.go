@@ -605,6 +605,11 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		cs.Throttled += st.throttled
 	}
 	if err != nil {
+		if resp != nil {
+			// The passthrough error handler hands back the last answer
+			// with the error (e.g. the context ended as it arrived).
+			resp.Body.Close()
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err

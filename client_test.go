@@ -773,3 +773,44 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// closeTracker records whether a body was closed.
+type closeTracker struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeTracker) Close() error { c.closed.Store(true); return nil }
+
+// When the context ends as an answer arrives, the retry policy returns the
+// context error together with the answer: its body must still be closed.
+func TestResponseClosedWhenContextEndsWithAnswer(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	tm := newTokenMock()
+	mt.RegisterResponder(http.MethodPost, testTokenURL, tm.respond)
+	body := &closeTracker{Reader: strings.NewReader(`{}`)}
+	mt.RegisterResponder(http.MethodGet, testRESTURL, func(*http.Request) (*http.Response, error) {
+		resp := jsonResponse(500, "")
+		resp.Body = body
+		return resp, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := mt.RoundTrip(r)
+		if r.URL.Path == testPath {
+			cancel() // the caller gives up just as the answer arrives
+		}
+		return resp, err
+	})
+	c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: rt}), fastRetry(2))
+	require.NoError(t, err)
+	_, err = c.do(ctx, request{method: http.MethodGet, path: testPath})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.True(t, body.closed.Load(), "response body leaked")
+}

@@ -632,7 +632,9 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return body, nil
 	}
-	ra, _ := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), c.waitMax)
+	// The error reports the wait SFMC asked for, uncapped (see
+	// RateLimitError.RetryAfter); only the client's own waits are capped.
+	ra, _ := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), 0)
 	return nil, decodeAPIError(resp.StatusCode, r.method, clean, body, resp.Header.Get("X-Request-Id"), ra)
 }
 
@@ -703,10 +705,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	st.lastCode = w.code()
 	ra, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), t.c.waitMax)
 	if !ok && w.RetryAfter != nil {
-		ra, ok = httpx.ParseRetryAfter(strconv.FormatFloat(*w.RetryAfter, 'f', -1, 64), time.Now(), t.c.waitMax)
+		v := strconv.FormatFloat(*w.RetryAfter, 'f', -1, 64)
+		ra, ok = httpx.ParseRetryAfter(v, time.Now(), t.c.waitMax)
 		if ok {
+			// Pass SFMC's own value on (backoff caps it; the error
+			// reports it as asked).
 			resp.Header = resp.Header.Clone()
-			resp.Header.Set("Retry-After", strconv.FormatInt(int64((ra+time.Second-1)/time.Second), 10))
+			resp.Header.Set("Retry-After", v)
 		}
 	}
 	if resp.StatusCode == 429 {

@@ -131,10 +131,10 @@ func TestTokenRefreshedWithinMargin(t *testing.T) {
 		_, err := c.tokens.token(ctx)
 		require.NoError(t, err)
 	}
-	require.Eventually(t, func() bool { return tm.count() == 2 }, 5*time.Second, 5*time.Millisecond)
-	tok, err = c.tokens.token(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, tokenN(2), tok.AccessToken)
+	require.Eventually(t, func() bool {
+		tok, err := c.tokens.token(ctx)
+		return err == nil && tok.AccessToken == tokenN(2)
+	}, 5*time.Second, 5*time.Millisecond)
 	assert.Equal(t, 2, tm.count(), "one refresh, not one per call")
 }
 
@@ -170,7 +170,7 @@ func TestTokenSingleFlight(t *testing.T) {
 			}
 			started.Wait()
 			<-tm.arrived
-			time.Sleep(20 * time.Millisecond) // let the others pile up on the in-flight request
+			time.Sleep(100 * time.Millisecond) // let the others pile up on the in-flight request
 			close(tm.gate)
 			wg.Wait()
 			assert.Equal(t, 1, tm.count(), "one token request for %d callers", n)

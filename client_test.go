@@ -817,3 +817,36 @@ func TestResponseClosedWhenContextEndsWithAnswer(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	assert.True(t, body.closed.Load(), "response body leaked")
 }
+
+// With an explicit REST URL the token is fetched inside the pipeline; its
+// errors keep their type and an OAuth refusal is not retried.
+func TestTokenErrorInsidePipeline(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		step      httpmock.Responder
+		sentinels []error
+	}{
+		{"invalid client", jsonResponder(401, `{"error":"invalid_client"}`), []error{ErrInvalidCredentials}},
+		{"token endpoint down", jsonResponder(503, `{"message":"down"}`), []error{ErrServer}},
+		{"token endpoint blocked", jsonResponder(429, `{"errorcode":50200}`), []error{ErrRateLimited, ErrBlocked}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tm := newTokenMock()
+			tm.fail = tt.step
+			mt := httpmock.NewMockTransport()
+			mt.RegisterResponder(http.MethodPost, "https://auth.example.com/v2/token", tm.respond)
+			rm := newRESTMock(jsonResponder(200, `{}`))
+			mt.RegisterResponder(http.MethodGet, "https://rest.example.com"+testPath, rm.respond)
+			c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: mt}), fastRetry(3),
+				WithAuthURL("https://auth.example.com"), WithRESTURL("https://rest.example.com"))
+			require.NoError(t, err)
+			_, err = c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+			requireOnlySentinels(t, err, tt.sentinels...)
+			assert.Equal(t, 0, rm.count())
+			assert.Equal(t, 1, tm.count(), "failure spacing: retries share the failure")
+		})
+	}
+}

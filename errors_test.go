@@ -357,6 +357,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	s := fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg, cfg)
 	requireNoSecret(t, "Config", s)
 	assert.Contains(t, s, redacted)
+	assert.Equal(t, cfg.String(), cfg.GoString())
 	assert.Contains(t, fmt.Sprintf("%+v", &cfg), redacted)
 	requireNoSecret(t, "*Config", fmt.Sprintf("%v %+v %#v", &cfg, &cfg, &cfg))
 	requireNoSecret(t, "Config in struct", fmt.Sprintf("%v %+v %#v", struct{ C Config }{cfg}, struct{ C Config }{cfg}, struct{ C Config }{cfg}))

@@ -249,6 +249,9 @@ func TestTokenAnswerVariants(t *testing.T) {
 	}{
 		{name: "expires_in as string", body: `{"access_token":"TOKEN-t0k3n-XYZ-a","expires_in":"1079","token_type":"Bearer"}`, wantExp: 1079 * time.Second},
 		{name: "no expires_in", body: `{"access_token":"TOKEN-t0k3n-XYZ-a"}`, wantExp: defaultExpiresIn},
+		{name: "expires_in zero", body: `{"access_token":"TOKEN-t0k3n-XYZ-a","expires_in":0}`, wantExp: defaultExpiresIn},
+		{name: "expires_in garbage", body: `{"access_token":"TOKEN-t0k3n-XYZ-a","expires_in":"soon"}`, wantExp: defaultExpiresIn},
+		{name: "expires_in absurd", body: `{"access_token":"TOKEN-t0k3n-XYZ-a","expires_in":1e20}`, wantExp: maxTokenLifetime},
 		{name: "no access_token", body: `{"expires_in":1080}`, wantErr: "no access_token"},
 		{name: "token type mac", body: `{"access_token":"TOKEN-t0k3n-XYZ-a","token_type":"mac"}`, wantErr: "token_type"},
 		{name: "not json", body: `<html>`, wantErr: "not a token"},
@@ -269,6 +272,10 @@ func TestTokenAnswerVariants(t *testing.T) {
 			}
 			require.NoError(t, err)
 			assert.WithinDuration(t, start.Add(tt.wantExp), tok.Expiry, 5*time.Second)
+			for range 20 {
+				require.NoError(t, c.Verify(context.Background()))
+			}
+			assert.Equal(t, 1, tm.count(), "the token is reused")
 			rest, err := c.RESTURL(context.Background())
 			require.NoError(t, err)
 			assert.Equal(t, testRESTBase, rest, "no rest_instance_url: the subdomain's REST host")
@@ -433,4 +440,25 @@ func TestTokenErrorNotCachedForever(t *testing.T) {
 	fail.Store(false)
 	require.Eventually(t, func() bool { return c.Verify(context.Background()) == nil }, 5*time.Second, 20*time.Millisecond)
 	assert.Equal(t, 2, tm.count())
+}
+
+// A token already inside its margin when it arrives (a tiny expires_in) is
+// handed to the waiting caller; it does not trigger refresh after refresh.
+func TestTokenShortLifetimeNoRefreshLoop(t *testing.T) {
+	t.Parallel()
+	tm := newTokenMock()
+	tm.fail = jsonResponder(200, `{"access_token":"TOKEN-t0k3n-XYZ-short","expires_in":0.000001}`)
+	c, _, _ := newMockClient(t, tm)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.tokens.token(context.Background())
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("token() keeps refreshing a short-lived token")
+	}
+	assert.Equal(t, 1, tm.count())
 }

@@ -703,10 +703,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var w wireError
 	_ = jsonUnmarshalLenient(body, &w)
 	st.lastCode = w.code()
-	ra, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), t.c.waitMax)
+	ra, ok := cappedRetryAfter(resp.Header.Get("Retry-After"), t.c.waitMax)
 	if !ok && w.RetryAfter != nil {
 		v := strconv.FormatFloat(*w.RetryAfter, 'f', -1, 64)
-		ra, ok = httpx.ParseRetryAfter(v, time.Now(), t.c.waitMax)
+		ra, ok = cappedRetryAfter(v, t.c.waitMax)
 		if ok {
 			// Pass SFMC's own value on (backoff caps it; the error
 			// reports it as asked).
@@ -721,6 +721,18 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// cappedRetryAfter parses a Retry-After value capped at max, where a max
+// of zero caps at zero (httpx.ParseRetryAfter treats 0 as "no cap", which
+// let WithRetry(n, 0, 0) wait, and pause the whole client, for as long as
+// the server asked).
+func cappedRetryAfter(v string, max time.Duration) (time.Duration, bool) {
+	ra, ok := httpx.ParseRetryAfter(v, time.Now(), max)
+	if max <= 0 {
+		ra = 0
+	}
+	return ra, ok
 }
 
 type readCloser struct{ *strings.Reader }
@@ -817,7 +829,7 @@ func (c *Client) backoff(min, max time.Duration, attempt int, resp *http.Respons
 			return 0
 		}
 		if resp.StatusCode == 429 || resp.StatusCode == 503 {
-			if ra, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), max); ok {
+			if ra, ok := cappedRetryAfter(resp.Header.Get("Retry-After"), max); ok {
 				return ra
 			}
 		}

@@ -365,6 +365,11 @@ func TestRetryPolicy(t *testing.T) {
 			require.Error(t, err)
 			assert.Equal(t, tt.want, rm.count(), "attempts")
 			assert.Equal(t, tt.want, st.Attempts)
+			if strings.HasPrefix(tt.name, "429") {
+				assert.Equal(t, tt.want, st.Throttled)
+			} else {
+				assert.Zero(t, st.Throttled)
+			}
 			assert.Equal(t, 1, tm.count())
 			rm.mu.Lock()
 			for _, b := range rm.bodies {
@@ -767,6 +772,7 @@ func TestBackoff(t *testing.T) {
 	assert.Equal(t, 2*time.Second, c.backoff(time.Second, time.Minute, 0, resp(503, "2")))
 	assert.Equal(t, time.Minute, c.backoff(time.Second, time.Minute, 0, resp(429, "3600")))
 	assert.Zero(t, c.backoff(0, 0, 5, nil))
+	assert.Zero(t, c.backoff(0, 0, 0, resp(429, "3600")), "waitMax 0 caps Retry-After at 0")
 	for attempt := range 8 {
 		for range 20 {
 			d := c.backoff(10*time.Millisecond, 200*time.Millisecond, attempt, resp(500, "9"))
@@ -849,4 +855,20 @@ func TestTokenErrorInsidePipeline(t *testing.T) {
 			assert.Equal(t, 1, tm.count(), "failure spacing: retries share the failure")
 		})
 	}
+}
+
+// WithRetry(n, 0, 0) caps every wait at zero: a Retry-After neither makes
+// the call wait nor starts a cool-down that holds later calls.
+func TestRetryAfterZeroWaitMax(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, WithRetry(1, 0, 0))
+	rm := newRESTMock(jsonResponder(429, `{"errorcode":50100}`, "Retry-After", "3600"), jsonResponder(200, `{}`))
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	_, err = c.do(ctx, request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	assert.Equal(t, 3, rm.count())
 }

@@ -261,8 +261,10 @@ func WithLogger(l *slog.Logger) Option {
 // WithUserAgent sets the User-Agent header (default "sfmc-go/" + Version).
 func WithUserAgent(ua string) Option {
 	return func(s *settings) error {
-		if ua == "" || strings.ContainsAny(ua, "\r\n") {
-			return configErr("WithUserAgent: empty or multi-line value")
+		// Control characters (other than tab) are invalid in a header
+		// value: every request would fail later.
+		if ua == "" || strings.ContainsFunc(ua, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+			return configErr("WithUserAgent: empty value or control characters")
 		}
 		s.userAgent = ua
 		return nil

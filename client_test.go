@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -113,6 +114,10 @@ func TestNewClientValidation(t *testing.T) {
 		{name: "nil logger means none", opt: WithLogger(nil)},
 		{name: "empty user agent", opt: WithUserAgent(""), want: "WithUserAgent"},
 		{name: "multi-line user agent", opt: WithUserAgent("a\r\nX-Evil: 1"), want: "WithUserAgent"},
+		{name: "user agent with NUL", opt: WithUserAgent("a\x00b"), want: "WithUserAgent"},
+		{name: "user agent with DEL", opt: WithUserAgent("a\x7fb"), want: "WithUserAgent"},
+		{name: "user agent with tab", opt: WithUserAgent("my app\t1.0")},
+		{name: "max bytes huge", opt: WithMaxResponseBytes(math.MaxInt64)},
 		{name: "negative margin", opt: WithTokenRefreshMargin(-time.Second), want: "WithTokenRefreshMargin"},
 		{name: "max bytes 0", opt: WithMaxResponseBytes(0), want: "WithMaxResponseBytes"},
 	}
@@ -871,4 +876,30 @@ func TestRetryAfterZeroWaitMax(t *testing.T) {
 	_, err = c.do(ctx, request{method: http.MethodGet, path: testPath})
 	require.NoError(t, err)
 	assert.Equal(t, 3, rm.count())
+}
+
+func TestMaxResponseBytesHuge(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, WithMaxResponseBytes(math.MaxInt64))
+	rm := newRESTMock(bigResponder(200, 100, false))
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	body, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	assert.Len(t, body, 100)
+}
+
+// A User-Agent the client accepted must be sendable.
+func TestUserAgentSent(t *testing.T) {
+	t.Parallel()
+	for _, ua := range []string{"my app\t1.0", "sfmc-go/" + Version + " (destination)"} {
+		c, mt, _ := newMockClient(t, nil, WithUserAgent(ua))
+		var got string
+		mt.RegisterResponder(http.MethodGet, testRESTURL, func(req *http.Request) (*http.Response, error) {
+			got = req.Header.Get("User-Agent")
+			return jsonResponse(200, `{}`), nil
+		})
+		_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+		require.NoError(t, err)
+		assert.Equal(t, ua, got)
+	}
 }

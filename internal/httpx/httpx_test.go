@@ -117,6 +117,8 @@ func TestReadLimited(t *testing.T) {
 		{name: "known length, body shorter", body: "abc", contentLength: 5, limit: 10, wantErr: io.ErrUnexpectedEOF},
 		{name: "empty", body: "", contentLength: 0, limit: 10, want: ""},
 		{name: "empty unknown", body: "", contentLength: -1, limit: 10, want: ""},
+		{name: "max limit, unknown length", body: "hello", contentLength: -1, limit: math.MaxInt64, want: "hello"},
+		{name: "max limit, known length", body: "hello", contentLength: 5, limit: math.MaxInt64, want: "hello"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

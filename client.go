@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -838,6 +839,10 @@ func (c *Client) backoff(min, max time.Duration, attempt int, resp *http.Respons
 	}
 	ceil := min
 	for i := 0; i < attempt && ceil < max; i++ {
+		if ceil > max/2 { // doubling would pass max, or overflow
+			ceil = max
+			break
+		}
 		ceil *= 2
 	}
 	if ceil > max {
@@ -845,6 +850,9 @@ func (c *Client) backoff(min, max time.Duration, attempt int, resp *http.Respons
 	}
 	if ceil <= 0 {
 		return 0
+	}
+	if ceil == math.MaxInt64 {
+		return rand.N(ceil) // ceil+1 would overflow and make rand.N panic
 	}
 	return rand.N(ceil + 1)
 }

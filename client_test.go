@@ -778,6 +778,14 @@ func TestBackoff(t *testing.T) {
 	assert.Equal(t, time.Minute, c.backoff(time.Second, time.Minute, 0, resp(429, "3600")))
 	assert.Zero(t, c.backoff(0, 0, 5, nil))
 	assert.Zero(t, c.backoff(0, 0, 0, resp(429, "3600")), "waitMax 0 caps Retry-After at 0")
+	// Extreme settings neither overflow nor panic.
+	huge := time.Duration(math.MaxInt64)
+	for attempt := range 70 {
+		d := c.backoff(huge/3, huge, attempt, nil)
+		require.GreaterOrEqual(t, d, time.Duration(0))
+		d = c.backoff(huge, huge, attempt, resp(500, ""))
+		require.GreaterOrEqual(t, d, time.Duration(0))
+	}
 	for attempt := range 8 {
 		for range 20 {
 			d := c.backoff(10*time.Millisecond, 200*time.Millisecond, attempt, resp(500, "9"))

@@ -2,6 +2,7 @@ package sfmc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +93,18 @@ func (c Config) LogValue() slog.Value {
 		slog.String("account_id", c.AccountID),
 		slog.Any("scopes", c.Scopes),
 	)
+}
+
+// MarshalJSON encodes the Config with the secret redacted, so a Config
+// inside a value logged by a JSON handler (or otherwise encoded) does not
+// leak it.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // without methods: no recursion
+	p := plain(c)
+	if p.ClientSecret != "" {
+		p.ClientSecret = redacted
+	}
+	return json.Marshal(p)
 }
 
 // Option configures a Client. Options are applied in order to a copy of

@@ -365,10 +365,23 @@ func TestSecretsNeverLeak(t *testing.T) {
 	var cfgLog bytes.Buffer
 	slog.New(slog.NewJSONHandler(&cfgLog, nil)).Info("config", "cfg", cfg)
 	slog.New(slog.NewTextHandler(&cfgLog, nil)).Info("config", "cfg", cfg)
+	// A Config inside another value is encoded by encoding/json.
+	slog.New(slog.NewJSONHandler(&cfgLog, nil)).Info("settings", "app", struct {
+		Name string
+		SFMC Config
+		Ptr  *Config
+	}{"app", cfg, &cfg})
+	raw, err := json.Marshal(cfg)
+	require.NoError(t, err)
+	cfgLog.Write(raw)
 	requireNoSecret(t, "slog Config", cfgLog.String())
 	assert.Contains(t, cfgLog.String(), `"client_secret":"[REDACTED]"`)
 	assert.Contains(t, cfgLog.String(), `cfg.client_secret=[REDACTED]`)
 	assert.Contains(t, cfgLog.String(), testClientID)
+	var back map[string]any
+	require.NoError(t, json.Unmarshal(raw, &back))
+	assert.Equal(t, map[string]any{"Subdomain": testSubdomain, "ClientID": testClientID, "ClientSecret": redacted,
+		"AccountID": "12345", "Scopes": []any{"list_and_subscribers_read"}}, back)
 
 	assert.Contains(t, Config{Subdomain: "x"}.String(), `ClientSecret:""`, "an empty secret is shown empty")
 }

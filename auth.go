@@ -21,6 +21,10 @@ const (
 	// defaultExpiresIn is assumed when a token answer has no usable
 	// expires_in: SFMC documents about 1080 s.
 	defaultExpiresIn = 1080 * time.Second
+	// maxTokenLifetime bounds a token answer's expires_in, so an absurd
+	// value cannot overflow time.Duration into an already-expired token
+	// (which made every call fetch a new one).
+	maxTokenLifetime = 24 * time.Hour
 	// tokenTimeout bounds one token request. The refresh runs with its own
 	// background context, never a caller's, so one caller giving up does
 	// not fail the refresh the others wait for.
@@ -59,6 +63,7 @@ type tokenSource struct {
 
 type refreshCall struct {
 	done chan struct{}
+	tok  *oauth2.Token
 	err  error
 }
 
@@ -72,42 +77,41 @@ func (ts *tokenSource) Token() (*oauth2.Token, error) {
 // whose ctx ends while waiting gets ctx.Err(); the refresh goes on for the
 // others.
 func (ts *tokenSource) token(ctx context.Context) (*oauth2.Token, error) {
-	for {
-		now := time.Now()
-		ts.mu.Lock()
-		tok := ts.tok
-		if tok != nil && now.Before(ts.refreshAt) {
-			ts.mu.Unlock()
-			return tok, nil
-		}
-		call := ts.inflight
-		if call == nil {
-			if ts.lastErr != nil && now.Sub(ts.lastFail) < failureSpacing {
-				err := ts.lastErr
-				ts.mu.Unlock()
-				if tok != nil && now.Before(tok.Expiry) {
-					return tok, nil
-				}
-				return nil, err
-			}
-			call = &refreshCall{done: make(chan struct{})}
-			ts.inflight = call
-			go ts.refresh(call)
-		}
+	now := time.Now()
+	ts.mu.Lock()
+	tok := ts.tok
+	if tok != nil && now.Before(ts.refreshAt) {
 		ts.mu.Unlock()
-		// Inside the refresh margin the current token is still good:
-		// use it while the refresh runs in the background.
-		if tok != nil && now.Before(tok.Expiry) {
-			return tok, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-call.done:
-			if call.err != nil {
-				return nil, call.err
+		return tok, nil
+	}
+	call := ts.inflight
+	if call == nil {
+		if ts.lastErr != nil && now.Sub(ts.lastFail) < failureSpacing {
+			err := ts.lastErr
+			ts.mu.Unlock()
+			if tok != nil && now.Before(tok.Expiry) {
+				return tok, nil
 			}
+			return nil, err
 		}
+		call = &refreshCall{done: make(chan struct{})}
+		ts.inflight = call
+		go ts.refresh(call)
+	}
+	ts.mu.Unlock()
+	// Inside the refresh margin the current token is still good:
+	// use it while the refresh runs in the background.
+	if tok != nil && now.Before(tok.Expiry) {
+		return tok, nil
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-call.done:
+		// The refresh's own result, even if it is already inside its
+		// margin (a very short expires_in): looping instead would
+		// refresh again and again.
+		return call.tok, call.err
 	}
 }
 
@@ -127,7 +131,7 @@ func (ts *tokenSource) refresh(call *refreshCall) {
 		ts.lastErr = nil
 	}
 	ts.inflight = nil
-	call.err = err
+	call.tok, call.err = tok, err
 	ts.mu.Unlock()
 	close(call.done)
 	if err != nil {
@@ -231,7 +235,10 @@ func parseTokenAnswer(status int, h http.Header, body []byte, tokenURL string, n
 	}
 	lifetime := defaultExpiresIn
 	if secs, err := parseSeconds(a.ExpiresIn); err == nil && secs > 0 {
-		lifetime = time.Duration(secs * float64(time.Second))
+		lifetime = maxTokenLifetime
+		if secs < maxTokenLifetime.Seconds() {
+			lifetime = time.Duration(secs * float64(time.Second))
+		}
 	}
 	rest, err := restURL(a.RestInstanceURL)
 	if err != nil {
@@ -276,23 +283,23 @@ func normalizeInstanceURL(raw string, trustAny bool) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", truncate(raw, 200))
+		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", safeURL(raw))
 	}
 	host := strings.ToLower(u.Hostname())
 	switch u.Scheme {
 	case "https":
 	case "http":
 		if !httpx.IsLoopback(host) {
-			return "", fmt.Errorf("sfmc: token answer names plain-http REST URL %q; only https (or http to loopback) is accepted", truncate(raw, 200))
+			return "", fmt.Errorf("sfmc: token answer names plain-http REST URL %q; only https (or http to loopback) is accepted", safeURL(raw))
 		}
 	default:
-		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", truncate(raw, 200))
+		return "", fmt.Errorf("sfmc: token answer has an unusable rest_instance_url %q", safeURL(raw))
 	}
 	if !trustAny && u.Scheme == "https" && host != "marketingcloudapis.com" && !strings.HasSuffix(host, ".marketingcloudapis.com") {
-		return "", fmt.Errorf("sfmc: token answer names REST URL %q outside marketingcloudapis.com; refusing to send the token there (set WithRESTURL to use a proxy)", truncate(raw, 200))
+		return "", fmt.Errorf("sfmc: token answer names REST URL %q outside marketingcloudapis.com; refusing to send the token there (set WithRESTURL to use a proxy)", safeURL(raw))
 	}
 	if !trustAny && u.Scheme != "https" {
-		return "", fmt.Errorf("sfmc: token answer names REST URL %q that is not https", truncate(raw, 200))
+		return "", fmt.Errorf("sfmc: token answer names REST URL %q that is not https", safeURL(raw))
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
 }

@@ -2,9 +2,11 @@ package sfmc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -93,6 +95,18 @@ func (c Config) LogValue() slog.Value {
 	)
 }
 
+// MarshalJSON encodes the Config with the secret redacted, so a Config
+// inside a value logged by a JSON handler (or otherwise encoded) does not
+// leak it.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config // without methods: no recursion
+	p := plain(c)
+	if p.ClientSecret != "" {
+		p.ClientSecret = redacted
+	}
+	return json.Marshal(p)
+}
+
 // Option configures a Client. Options are applied in order to a copy of
 // the defaults; an option given a bad value makes NewClient fail with an
 // error matching ErrInvalidConfig.
@@ -158,13 +172,30 @@ func WithRESTURL(u string) Option {
 	}
 }
 
+// safeURL returns raw for an error message: without user info, query and
+// fragment (which may hold credentials), and bounded in length.
+func safeURL(raw string) string {
+	s := raw
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + "?[REDACTED]"
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i >= 0 {
+		start = i + 3
+	}
+	if i := strings.LastIndexByte(s[start:], '@'); i >= 0 {
+		s = s[:start] + "[REDACTED]@" + s[start+i+1:]
+	}
+	return truncate(s, 200)
+}
+
 func explicitURL(opt, raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" {
-		return "", configErr("%s: %q is not an absolute URL", opt, truncate(raw, 200))
+		return "", configErr("%s: %q is not an absolute URL", opt, safeURL(raw))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", configErr("%s: %q must not contain user info, query or fragment", opt, u.Redacted())
+		return "", configErr("%s: %q must not contain user info, query or fragment", opt, safeURL(raw))
 	}
 	switch u.Scheme {
 	case "https":
@@ -244,8 +275,10 @@ func WithLogger(l *slog.Logger) Option {
 // WithUserAgent sets the User-Agent header (default "sfmc-go/" + Version).
 func WithUserAgent(ua string) Option {
 	return func(s *settings) error {
-		if ua == "" || strings.ContainsAny(ua, "\r\n") {
-			return configErr("WithUserAgent: empty or multi-line value")
+		// Control characters (other than tab) are invalid in a header
+		// value: every request would fail later.
+		if ua == "" || strings.ContainsFunc(ua, func(r rune) bool { return (r < 0x20 && r != '\t') || r == 0x7f }) {
+			return configErr("WithUserAgent: empty value or control characters")
 		}
 		s.userAgent = ua
 		return nil
@@ -446,14 +479,15 @@ func ValidateSubdomain(s string) error {
 	if len(s) > 63 {
 		return configErr("Subdomain is %d characters long; a DNS label has at most 63", len(s))
 	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
+	pos := 0
+	for _, r := range s { // by rune, so a non-ASCII character is named whole
+		pos++
 		switch {
-		case b >= 'a' && b <= 'z', b >= '0' && b <= '9', b == '-':
-		case b >= 'A' && b <= 'Z':
-			return configErr("Subdomain %q has uppercase letter %q at position %d: SFMC subdomains are lowercase", s, string(b), i+1)
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-':
+		case r >= 'A' && r <= 'Z':
+			return configErr("Subdomain %q has uppercase letter %q at position %d: SFMC subdomains are lowercase", s, string(r), pos)
 		default:
-			return configErr("Subdomain %q has character %q at position %d: only lowercase letters, digits and '-' are allowed (the subdomain only, not a URL or host name)", truncate(s, 80), string(rune(b)), i+1)
+			return configErr("Subdomain %q has character %q at position %d: only lowercase letters, digits and '-' are allowed (the subdomain only, not a URL or host name)", truncate(s, 80), string(r), pos)
 		}
 	}
 	if s[0] == '-' || s[len(s)-1] == '-' {
@@ -587,6 +621,11 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		cs.Throttled += st.throttled
 	}
 	if err != nil {
+		if resp != nil {
+			// The passthrough error handler hands back the last answer
+			// with the error (e.g. the context ended as it arrived).
+			resp.Body.Close()
+		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
@@ -609,7 +648,9 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
 		return body, nil
 	}
-	ra, _ := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), c.waitMax)
+	// The error reports the wait SFMC asked for, uncapped (see
+	// RateLimitError.RetryAfter); only the client's own waits are capped.
+	ra, _ := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), 0)
 	return nil, decodeAPIError(resp.StatusCode, r.method, clean, body, resp.Header.Get("X-Request-Id"), ra)
 }
 
@@ -678,12 +719,15 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var w wireError
 	_ = jsonUnmarshalLenient(body, &w)
 	st.lastCode = w.code()
-	ra, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), t.c.waitMax)
+	ra, ok := cappedRetryAfter(resp.Header.Get("Retry-After"), t.c.waitMax)
 	if !ok && w.RetryAfter != nil {
-		ra, ok = httpx.ParseRetryAfter(strconv.FormatFloat(*w.RetryAfter, 'f', -1, 64), time.Now(), t.c.waitMax)
+		v := strconv.FormatFloat(*w.RetryAfter, 'f', -1, 64)
+		ra, ok = cappedRetryAfter(v, t.c.waitMax)
 		if ok {
+			// Pass SFMC's own value on (backoff caps it; the error
+			// reports it as asked).
 			resp.Header = resp.Header.Clone()
-			resp.Header.Set("Retry-After", strconv.FormatInt(int64((ra+time.Second-1)/time.Second), 10))
+			resp.Header.Set("Retry-After", v)
 		}
 	}
 	if resp.StatusCode == 429 {
@@ -693,6 +737,18 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	return resp, nil
+}
+
+// cappedRetryAfter parses a Retry-After value capped at max, where a max
+// of zero caps at zero (httpx.ParseRetryAfter treats 0 as "no cap", which
+// let WithRetry(n, 0, 0) wait, and pause the whole client, for as long as
+// the server asked).
+func cappedRetryAfter(v string, max time.Duration) (time.Duration, bool) {
+	ra, ok := httpx.ParseRetryAfter(v, time.Now(), max)
+	if max <= 0 {
+		ra = 0
+	}
+	return ra, ok
 }
 
 type readCloser struct{ *strings.Reader }
@@ -789,13 +845,17 @@ func (c *Client) backoff(min, max time.Duration, attempt int, resp *http.Respons
 			return 0
 		}
 		if resp.StatusCode == 429 || resp.StatusCode == 503 {
-			if ra, ok := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), max); ok {
+			if ra, ok := cappedRetryAfter(resp.Header.Get("Retry-After"), max); ok {
 				return ra
 			}
 		}
 	}
 	ceil := min
 	for i := 0; i < attempt && ceil < max; i++ {
+		if ceil > max/2 { // doubling would pass max, or overflow
+			ceil = max
+			break
+		}
 		ceil *= 2
 	}
 	if ceil > max {
@@ -803,6 +863,9 @@ func (c *Client) backoff(min, max time.Duration, attempt int, resp *http.Respons
 	}
 	if ceil <= 0 {
 		return 0
+	}
+	if ceil == math.MaxInt64 {
+		return rand.N(ceil) // ceil+1 would overflow and make rand.N panic
 	}
 	return rand.N(ceil + 1)
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sfmc-go/sfmc/internal/httpx"
 )
 
 // Sentinel errors. Every error the package returns can be tested against
@@ -241,7 +243,9 @@ func decodeAPIError(status int, method, rawURL string, body []byte, requestID st
 			e.RequestID = w.RequestServiceMessageID
 		}
 		if retryAfter == 0 && w.RetryAfter != nil && *w.RetryAfter > 0 {
-			retryAfter = time.Duration(*w.RetryAfter) * time.Second
+			// Parsed like the header, so fractions are kept (0.5 s was 0)
+			// and huge values do not overflow.
+			retryAfter, _ = httpx.ParseRetryAfter(strconv.FormatFloat(*w.RetryAfter, 'f', -1, 64), time.Now(), 0)
 		}
 	}
 	if e.Message == "" {

@@ -76,7 +76,11 @@ func ReadLimited(r io.Reader, contentLength, limit int64) ([]byte, error) {
 		}
 		return buf, nil
 	}
-	buf, err := io.ReadAll(io.LimitReader(r, limit+1))
+	n := limit + 1
+	if n <= 0 { // limit+1 overflowed: a limit of MaxInt64 read nothing
+		n = math.MaxInt64
+	}
+	buf, err := io.ReadAll(io.LimitReader(r, n))
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,913 @@
+package sfmc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jarcoal/httpmock"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidateSubdomain(t *testing.T) {
+	t.Parallel()
+	good := []string{
+		"mcq4jrssqdlyc4lph19nnqgzzs84", // 28 chars, mc...
+		"mc563885gzs27c5t9-63k636ttgm", // with hyphen
+		"test123",                      // short, as Segment accepts
+		strings.Repeat("a", 63),
+	}
+	for _, s := range good {
+		t.Run("good/"+s, func(t *testing.T) {
+			t.Parallel()
+			require.NoError(t, ValidateSubdomain(s))
+			_, err := NewClient(Config{Subdomain: s, ClientID: "id", ClientSecret: "s"})
+			require.NoError(t, err)
+		})
+	}
+	bad := []struct {
+		name, sub, want string
+	}{
+		{"empty", "", "empty"},
+		{"uppercase", "mcQ4", `"Q"`},
+		{"dot", "mc.evil", `"."`},
+		{"slash", "mc/evil", `"/"`},
+		{"at", "mc@evil", `"@"`},
+		{"colon", "mc:443", `":"`},
+		{"question", "mc?x", `"?"`},
+		{"hash", "mc#x", `"#"`},
+		{"space", "mc x", `" "`},
+		{"tab", "mc\tx", `"\t"`},
+		{"newline", "mc\nx", `"\n"`},
+		{"unicode", "mcé1", `"é"`},
+		{"too long", strings.Repeat("a", 64), "64 characters"},
+		{"leading hyphen", "-mc1", "start or end with '-'"},
+		{"trailing hyphen", "mc1-", "start or end with '-'"},
+		{"evil.com#", "evil.com#", `"."`},
+		{"full host", "x.auth.marketingcloudapis.com", `"."`},
+		{"url", "https://x.auth.marketingcloudapis.com", `":"`},
+	}
+	for _, tt := range bad {
+		t.Run("bad/"+tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := ValidateSubdomain(tt.sub)
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tt.want)
+			_, err = NewClient(Config{Subdomain: tt.sub, ClientID: "id", ClientSecret: "s"})
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tt.want)
+		})
+	}
+}
+
+func TestNewClientValidation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		cfg  func(*Config)
+		opt  Option
+		want string // in the error; "" means valid
+	}{
+		{name: "defaults", want: ""},
+		{name: "nil option ignored", opt: nil, want: ""},
+		{name: "empty client id", cfg: func(c *Config) { c.ClientID = " " }, want: "ClientID"},
+		{name: "empty secret", cfg: func(c *Config) { c.ClientSecret = "" }, want: "ClientSecret"},
+		{name: "account id not digits", cfg: func(c *Config) { c.AccountID = "12a" }, want: "AccountID"},
+		{name: "account id digits", cfg: func(c *Config) { c.AccountID = "12345" }},
+		{name: "empty scope", cfg: func(c *Config) { c.Scopes = []string{"a", ""} }, want: "Scopes[1]"},
+		{name: "scope with space", cfg: func(c *Config) { c.Scopes = []string{"a b"} }, want: "Scopes[0]"},
+		{name: "nil http client", opt: WithHTTPClient(nil), want: "WithHTTPClient"},
+		{name: "auth url https", opt: WithAuthURL("https://auth.example.com/base/")},
+		{name: "auth url http loopback", opt: WithAuthURL("http://127.0.0.1:8080")},
+		{name: "auth url http localhost", opt: WithAuthURL("http://localhost:8080")},
+		{name: "auth url http non-loopback", opt: WithAuthURL("http://auth.example.com"), want: "plain http"},
+		{name: "auth url ftp", opt: WithAuthURL("ftp://auth.example.com"), want: "scheme"},
+		{name: "auth url with query", opt: WithAuthURL("https://auth.example.com/?x=1"), want: "query"},
+		{name: "auth url with fragment", opt: WithAuthURL("https://auth.example.com/#x"), want: "fragment"},
+		{name: "auth url with user info", opt: WithAuthURL("https://u:p@auth.example.com"), want: "user info"},
+		{name: "auth url relative", opt: WithAuthURL("auth.example.com"), want: "absolute"},
+		{name: "auth url empty", opt: WithAuthURL(""), want: "absolute"},
+		{name: "rest url http non-loopback", opt: WithRESTURL("http://rest.example.com"), want: "WithRESTURL"},
+		{name: "rest url https", opt: WithRESTURL("https://rest.example.com")},
+		{name: "retry negative", opt: WithRetry(-1, 0, 0), want: "WithRetry"},
+		{name: "retry min > max", opt: WithRetry(1, time.Second, time.Millisecond), want: "WithRetry"},
+		{name: "retry negative wait", opt: WithRetry(1, -time.Second, time.Millisecond), want: "WithRetry"},
+		{name: "retry zero", opt: WithRetry(0, 0, 0)},
+		{name: "rate limit 0", opt: WithRateLimit(0, 1), want: "WithRateLimit"},
+		{name: "rate limit negative", opt: WithRateLimit(-1, 1), want: "WithRateLimit"},
+		{name: "rate limit burst 0", opt: WithRateLimit(10, 0), want: "WithRateLimit"},
+		{name: "rate limit ok", opt: WithRateLimit(10, 1)},
+		{name: "nil limiter", opt: WithLimiter(nil), want: "WithLimiter"},
+		{name: "nil cooldown", opt: WithCooldown(nil), want: "WithCooldown"},
+		{name: "nil logger means none", opt: WithLogger(nil)},
+		{name: "empty user agent", opt: WithUserAgent(""), want: "WithUserAgent"},
+		{name: "multi-line user agent", opt: WithUserAgent("a\r\nX-Evil: 1"), want: "WithUserAgent"},
+		{name: "user agent with NUL", opt: WithUserAgent("a\x00b"), want: "WithUserAgent"},
+		{name: "user agent with DEL", opt: WithUserAgent("a\x7fb"), want: "WithUserAgent"},
+		{name: "user agent with tab", opt: WithUserAgent("my app\t1.0")},
+		{name: "max bytes huge", opt: WithMaxResponseBytes(math.MaxInt64)},
+		{name: "negative margin", opt: WithTokenRefreshMargin(-time.Second), want: "WithTokenRefreshMargin"},
+		{name: "max bytes 0", opt: WithMaxResponseBytes(0), want: "WithMaxResponseBytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			mt := httpmock.NewMockTransport()
+			cfg := testConfig()
+			if tt.cfg != nil {
+				tt.cfg(&cfg)
+			}
+			c, err := NewClient(cfg, WithHTTPClient(&http.Client{Transport: mt}), tt.opt)
+			assert.Equal(t, 0, mt.GetTotalCallCount(), "NewClient makes no network call")
+			if tt.want == "" {
+				require.NoError(t, err)
+				require.NotNil(t, c)
+				require.NotNil(t, c.Contacts)
+				require.NotNil(t, c.AttributeSets)
+				return
+			}
+			require.ErrorIs(t, err, ErrInvalidConfig)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Nil(t, c)
+			requireNoSecret(t, "config error", err.Error())
+		})
+	}
+}
+
+func TestExplicitURLs(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	tm := newTokenMock()
+	tm.rest = "https://ignored.example.com"
+	mt.RegisterResponder(http.MethodPost, "https://auth.example.com/base/v2/token", tm.respond)
+	rm := newRESTMock(jsonResponder(200, `{}`))
+	mt.RegisterResponder(http.MethodGet, "https://rest.example.com/api"+testPath, rm.respond)
+	c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: mt}),
+		WithAuthURL(" https://auth.example.com/base/ "), WithRESTURL("https://rest.example.com/api/"))
+	require.NoError(t, err)
+	rest, err := c.RESTURL(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "https://rest.example.com/api", rest)
+	assert.Equal(t, 0, tm.count(), "an explicit REST URL needs no token")
+	_, err = c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	assert.Equal(t, 1, tm.count())
+	assert.Equal(t, 1, rm.count())
+}
+
+func TestDoRequest(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, WithUserAgent("ua/2"))
+	var got *http.Request
+	var gotBody string
+	mt.RegisterResponder(http.MethodPatch, testRESTURL, func(req *http.Request) (*http.Response, error) {
+		got = req
+		b, _ := io.ReadAll(req.Body)
+		gotBody = string(b)
+		return jsonResponse(200, `{"operationStatus":"OK"}`), nil
+	})
+	body, err := c.do(context.Background(), request{method: http.MethodPatch, path: testPath,
+		query: url.Values{"$page": {"2"}}, body: []byte(`{"a":1}`)})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"operationStatus":"OK"}`, string(body))
+	require.NotNil(t, got)
+	assert.Equal(t, url.Values{"$page": {"2"}}, got.URL.Query())
+	assert.Equal(t, "Bearer "+tokenN(1), got.Header.Get("Authorization"))
+	assert.Equal(t, "application/json", got.Header.Get("Content-Type"))
+	assert.Equal(t, "application/json", got.Header.Get("Accept"))
+	assert.Equal(t, "ua/2", got.Header.Get("User-Agent"))
+	assert.Equal(t, `{"a":1}`, gotBody)
+
+	var nilCtx context.Context // a nil context is refused, not a panic
+	_, err = c.do(nilCtx, request{method: http.MethodGet, path: testPath})
+	require.Error(t, err)
+}
+
+// 401 → invalidate → one retry with a new token.
+func TestUnauthorizedRetry(t *testing.T) {
+	t.Parallel()
+	t.Run("second attempt succeeds", func(t *testing.T) {
+		t.Parallel()
+		c, mt, tm := newMockClient(t, nil, WithRetry(0, 0, 0))
+		rm := newRESTMock(jsonResponder(401, `{"message":"Not Authorized","errorcode":0}`), jsonResponder(200, `{"ok":1}`))
+		mt.RegisterResponder(http.MethodPost, testRESTURL, rm.respond)
+		body, err := c.do(context.Background(), request{method: http.MethodPost, path: testPath, body: []byte(`{}`)})
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"ok":1}`, string(body))
+		assert.Equal(t, []string{"Bearer " + tokenN(1), "Bearer " + tokenN(2)}, rm.authHeaders())
+		assert.Equal(t, 2, tm.count())
+	})
+	t.Run("second 401 fails", func(t *testing.T) {
+		t.Parallel()
+		c, mt, tm := newMockClient(t, nil)
+		rm := newRESTMock(jsonResponder(401, `{"message":"Not Authorized","errorcode":0,"documentation":"https://d"}`))
+		mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+		_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+		require.ErrorIs(t, err, ErrUnauthorized)
+		var ae *APIError
+		require.ErrorAs(t, err, &ae)
+		assert.Equal(t, 401, ae.StatusCode)
+		assert.Equal(t, "Not Authorized", ae.Message)
+		assert.Equal(t, 2, rm.count(), "exactly one retry")
+		assert.Equal(t, 2, tm.count())
+		assert.Equal(t, []string{"Bearer " + tokenN(1), "Bearer " + tokenN(2)}, rm.authHeaders())
+	})
+	t.Run("256 goroutines, one new token", func(t *testing.T) {
+		t.Parallel()
+		c, mt, tm := newMockClient(t, nil)
+		const n = 256
+		var rejected atomic.Int64
+		allArrived := make(chan struct{})
+		mt.RegisterResponder(http.MethodGet, testRESTURL, func(req *http.Request) (*http.Response, error) {
+			if req.Header.Get("Authorization") == "Bearer "+tokenN(1) {
+				// Hold every answer until all n requests carry token 1.
+				if rejected.Add(1) == n {
+					close(allArrived)
+				}
+				<-allArrived
+				return jsonResponse(401, `{"message":"Not Authorized","errorcode":0}`), nil
+			}
+			return jsonResponse(200, `{}`), nil
+		})
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() { _, errs[i] = c.do(context.Background(), request{method: http.MethodGet, path: testPath}) })
+		}
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err)
+		}
+		assert.Equal(t, int64(n), rejected.Load())
+		assert.Equal(t, 2, tm.count(), "one new token for all the 401s on the same token")
+	})
+}
+
+// A REST redirect to another host never carries the token.
+func TestRedirectCrossHost(t *testing.T) {
+	t.Parallel()
+	var bHits atomic.Int64
+	var bAuth atomic.Value
+	bAuth.Store("")
+	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		bHits.Add(1)
+		bAuth.Store(r.Header.Get("Authorization"))
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer b.Close()
+	var a *httptest.Server
+	a = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v2/token":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = fmt.Fprintf(w, `{"access_token":"TOKEN-t0k3n-XYZ-a","expires_in":1080,"rest_instance_url":%q}`, a.URL+"/")
+		case "/same":
+			http.Redirect(w, r, "/moved", http.StatusFound)
+		case "/moved":
+			_, _ = fmt.Fprintf(w, `{"auth":%q}`, r.Header.Get("Authorization"))
+		default:
+			http.Redirect(w, r, b.URL+r.URL.Path, http.StatusFound)
+		}
+	}))
+	defer a.Close()
+	c, err := NewClient(testConfig(), WithAuthURL(a.URL), fastRetry(2))
+	require.NoError(t, err)
+	for _, m := range []string{http.MethodGet, http.MethodPatch} {
+		_, err = c.do(context.Background(), request{method: m, path: "/elsewhere"})
+		require.ErrorContains(t, err, "redirect")
+		requireNoSecret(t, "error", err.Error())
+	}
+	assert.Equal(t, int64(0), bHits.Load(), "the redirect is not followed")
+	assert.Empty(t, bAuth.Load())
+	// A same-host redirect is followed, with the token.
+	body, err := c.do(context.Background(), request{method: http.MethodGet, path: "/same"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"auth":"Bearer TOKEN-t0k3n-XYZ-a"}`, string(body))
+}
+
+// The transport adds the token only for the call's REST host.
+func TestTransportTokenOnlyForRESTHost(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil)
+	var auth string
+	mt.RegisterResponder(http.MethodGet, "https://other.example.com/x", func(req *http.Request) (*http.Response, error) {
+		auth = req.Header.Get("Authorization")
+		return jsonResponse(200, `{}`), nil
+	})
+	ctx := context.WithValue(context.Background(), callStateKey{}, &callState{host: testSubdomain + ".rest.marketingcloudapis.com"})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://other.example.com/x", nil)
+	require.NoError(t, err)
+	resp, err := c.rc.HTTPClient.Transport.RoundTrip(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Empty(t, auth)
+}
+
+var errConnReset = errors.New("read: connection reset by peer")
+
+func dialError() error {
+	return &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	t.Parallel()
+	status := func(code int, body string) httpmock.Responder { return jsonResponder(code, body) }
+	tests := []struct {
+		method string
+		step   httpmock.Responder
+		name   string
+		want   int // attempts; with WithRetry(2, ...) a retried call makes 3
+	}{
+		{http.MethodPost, status(500, `{}`), "500", 1},
+		{http.MethodPost, status(502, `{}`), "502", 1},
+		{http.MethodPost, status(504, `{}`), "504", 1},
+		{http.MethodPost, status(503, `{"errorcode":50300}`), "503", 3},
+		{http.MethodPost, status(429, `{"errorcode":50100}`), "429", 3},
+		{http.MethodPost, httpmock.NewErrorResponder(errConnReset), "conn reset", 1},
+		{http.MethodPost, httpmock.NewErrorResponder(dialError()), "dial error", 3},
+		{http.MethodPost, status(400, `{}`), "400", 1},
+		{http.MethodPatch, status(500, `{}`), "500", 3},
+		{http.MethodPatch, status(502, `{}`), "502", 3},
+		{http.MethodPatch, status(503, `{}`), "503", 3},
+		{http.MethodPatch, status(504, `{}`), "504", 3},
+		{http.MethodPatch, status(429, `{}`), "429", 3},
+		{http.MethodPatch, httpmock.NewErrorResponder(errConnReset), "conn reset", 3},
+		{http.MethodGet, status(500, `{}`), "500", 3},
+		{http.MethodGet, status(502, `{}`), "502", 3},
+		{http.MethodGet, status(503, `{}`), "503", 3},
+		{http.MethodGet, status(504, `{}`), "504", 3},
+		{http.MethodGet, status(596, `{}`), "596", 1},
+		{http.MethodGet, httpmock.NewErrorResponder(errConnReset), "conn reset", 3},
+		{http.MethodGet, httpmock.NewErrorResponder(dialError()), "dial error", 3},
+		{http.MethodGet, status(400, `{}`), "400", 1},
+		{http.MethodGet, status(403, `{}`), "403", 1},
+		{http.MethodGet, status(404, `{}`), "404", 1},
+		{http.MethodGet, status(409, `{}`), "409", 1},
+		{http.MethodGet, status(429, `{"errorcode":50200}`), "429 blocked", 1},
+		{http.MethodGet, status(429, `{"errorcode":"50200"}`), "429 blocked string code", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.method+" "+tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, mt, tm := newMockClient(t, nil, fastRetry(2))
+			rm := newRESTMock(tt.step)
+			mt.RegisterResponder(tt.method, testRESTURL, rm.respond)
+			var st callStats
+			ctx := withCallStats(context.Background(), &st)
+			_, err := c.do(ctx, request{method: tt.method, path: testPath, body: []byte(`{"k":"v"}`)})
+			require.Error(t, err)
+			assert.Equal(t, tt.want, rm.count(), "attempts")
+			assert.Equal(t, tt.want, st.Attempts)
+			if strings.HasPrefix(tt.name, "429") {
+				assert.Equal(t, tt.want, st.Throttled)
+			} else {
+				assert.Zero(t, st.Throttled)
+			}
+			assert.Equal(t, 1, tm.count())
+			rm.mu.Lock()
+			for _, b := range rm.bodies {
+				assert.Equal(t, `{"k":"v"}`, b, "body replayed on every attempt")
+			}
+			rm.mu.Unlock()
+			requireNoSecret(t, "error", fmt.Sprintf("%v %+v", err, err))
+		})
+	}
+}
+
+func TestRetryThenSuccess(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, fastRetry(3))
+	rm := newRESTMock(jsonResponder(503, `{}`), httpmock.NewErrorResponder(errConnReset), jsonResponder(500, `{}`), jsonResponder(200, `{"done":true}`))
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	body, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"done":true}`, string(body))
+	assert.Equal(t, 4, rm.count())
+}
+
+// Retry-After far beyond waitMax is capped: the call ends after its
+// retries instead of waiting an hour.
+func TestRetryAfterCappedAtWaitMax(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		header []string
+		body   string
+	}{
+		{"header", []string{"Retry-After", "3600"}, `{"errorcode":50100,"message":"Rate limit exceeded"}`},
+		{"body", nil, `{"errorcode":50100,"message":"Rate limit exceeded","retryAfter":3600}`},
+		{"http date", []string{"Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, `{}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, mt, _ := newMockClient(t, nil, WithRetry(2, time.Millisecond, 50*time.Millisecond))
+			rm := newRESTMock(jsonResponder(429, tt.body, tt.header...))
+			mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+			require.NoError(t, ctx.Err(), "finished within the deadline")
+			require.ErrorIs(t, err, ErrRateLimited)
+			assert.NotErrorIs(t, err, ErrBlocked)
+			var rle *RateLimitError
+			require.ErrorAs(t, err, &rle)
+			// The error reports what SFMC asked for; only the client's own
+			// waits are capped.
+			assert.InDelta(t, float64(time.Hour), float64(rle.RetryAfter), float64(10*time.Second))
+			assert.False(t, rle.Blocked())
+			assert.Equal(t, 3, rm.count())
+		})
+	}
+}
+
+// Retry-After is honoured: the retry does not arrive before it (a lower
+// bound, which cannot flake).
+func TestRetryAfterHonoured(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		status int
+		header string
+		body   string
+	}{
+		{"429 header", 429, "1", `{"errorcode":50100}`},
+		{"429 body", 429, "", `{"errorcode":50100,"retryAfter":1}`},
+		{"503 header", 503, "1", `{"errorcode":50300}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var arrivals []time.Time
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v2/token" {
+					_, _ = w.Write([]byte(`{"access_token":"TOKEN-t0k3n-XYZ-1","expires_in":1080}`))
+					return
+				}
+				mu.Lock()
+				arrivals = append(arrivals, time.Now())
+				first := len(arrivals) == 1
+				mu.Unlock()
+				if first {
+					if tt.header != "" {
+						w.Header().Set("Retry-After", tt.header)
+					}
+					w.WriteHeader(tt.status)
+					_, _ = w.Write([]byte(tt.body))
+					return
+				}
+				_, _ = w.Write([]byte(`{}`))
+			}))
+			defer srv.Close()
+			c, err := NewClient(testConfig(), WithAuthURL(srv.URL), WithRESTURL(srv.URL), WithRetry(2, time.Millisecond, 5*time.Second))
+			require.NoError(t, err)
+			_, err = c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, arrivals, 2)
+			assert.GreaterOrEqual(t, arrivals[1].Sub(arrivals[0]), 900*time.Millisecond)
+		})
+	}
+}
+
+// signalCooldown reports each Extend.
+type signalCooldown struct {
+	Cooldown
+	extended chan time.Time
+}
+
+func (s *signalCooldown) Extend(until time.Time) {
+	s.Cooldown.Extend(until)
+	select {
+	case s.extended <- until:
+	default:
+	}
+}
+
+// After one 429 with Retry-After, every goroutine of the client holds its
+// requests until the cool-down has passed.
+func TestCooldownShared(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var arrivals []time.Time
+	var t429 time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/token" {
+			_, _ = w.Write([]byte(`{"access_token":"TOKEN-t0k3n-XYZ-1","expires_in":1080}`))
+			return
+		}
+		mu.Lock()
+		now := time.Now()
+		arrivals = append(arrivals, now)
+		first := len(arrivals) == 1
+		if first {
+			t429 = now
+		}
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(429)
+			_, _ = w.Write([]byte(`{"errorcode":50100,"message":"Rate limit exceeded"}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	cd := &signalCooldown{Cooldown: NewCooldown(), extended: make(chan time.Time, 1)}
+	c, err := NewClient(testConfig(), WithAuthURL(srv.URL), WithRESTURL(srv.URL),
+		WithRetry(2, time.Millisecond, 5*time.Second), WithCooldown(cd))
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, c.Verify(ctx))
+
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+		first <- err
+	}()
+	<-cd.extended
+	const n = 8
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	require.NoError(t, <-first)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, arrivals, n+2)
+	inside := 0
+	for _, at := range arrivals[1:] {
+		if at.Before(t429.Add(900 * time.Millisecond)) {
+			inside++
+		}
+	}
+	assert.Equal(t, 0, inside, "requests sent during the cool-down")
+}
+
+func TestBlockedNotRetried(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, fastRetry(3))
+	rm := newRESTMock(jsonResponder(429, `{"message":"Your requests are temporarily blocked.","errorcode":50200,"documentation":"https://d"}`))
+	mt.RegisterResponder(http.MethodPost, testRESTURL, rm.respond)
+	_, err := c.do(context.Background(), request{method: http.MethodPost, path: testPath, body: []byte(`{}`)})
+	require.ErrorIs(t, err, ErrBlocked)
+	require.ErrorIs(t, err, ErrRateLimited)
+	var rle *RateLimitError
+	require.ErrorAs(t, err, &rle)
+	assert.True(t, rle.Blocked())
+	assert.Equal(t, 50200, rle.Code)
+	assert.Equal(t, 1, rm.count())
+	// No cool-down either: the next call goes out at once.
+	cd := c.cooldown.(*memCooldown)
+	assert.Zero(t, cd.until.Load())
+}
+
+// countingLimiter counts Wait calls and can fail them.
+type countingLimiter struct {
+	n   atomic.Int64
+	err error
+}
+
+func (l *countingLimiter) Wait(ctx context.Context) error {
+	l.n.Add(1)
+	return l.err
+}
+
+func TestLimiterPaidPerAttempt(t *testing.T) {
+	t.Parallel()
+	lim := &countingLimiter{}
+	c, mt, _ := newMockClient(t, nil, WithLimiter(lim), fastRetry(3))
+	rm := newRESTMock(jsonResponder(503, `{}`), jsonResponder(401, `{}`), jsonResponder(500, `{}`), jsonResponder(200, `{}`))
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	assert.Equal(t, 4, rm.count())
+	assert.Equal(t, int64(4), lim.n.Load(), "one limiter payment per attempt, retries included")
+}
+
+func TestLimiterFailure(t *testing.T) {
+	t.Parallel()
+	t.Run("deadline before next slot", func(t *testing.T) {
+		t.Parallel()
+		c, mt, _ := newMockClient(t, nil, WithRateLimit(0.001, 1))
+		rm := newRESTMock(jsonResponder(200, `{}`))
+		mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+		_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+		require.NoError(t, err) // the burst
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_, err = c.do(ctx, request{method: http.MethodGet, path: testPath})
+		require.ErrorIs(t, err, ErrClientRateLimited)
+		assert.NotErrorIs(t, err, ErrRateLimited)
+		assert.NotErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 1, rm.count(), "no request sent, no retry")
+	})
+	t.Run("limiter error", func(t *testing.T) {
+		t.Parallel()
+		lim := &countingLimiter{err: errors.New("shared limiter unavailable")}
+		c, mt, _ := newMockClient(t, nil, WithLimiter(lim))
+		rm := newRESTMock(jsonResponder(200, `{}`))
+		mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+		_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+		require.ErrorIs(t, err, ErrClientRateLimited)
+		assert.NotErrorIs(t, err, ErrRateLimited)
+		assert.Contains(t, err.Error(), "shared limiter unavailable")
+		assert.Equal(t, 0, rm.count())
+		assert.Equal(t, int64(1), lim.n.Load(), "not retried")
+	})
+}
+
+func TestContextCancelledDuringBackoff(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, WithRetry(3, 30*time.Second, 30*time.Second))
+	arrived := make(chan struct{}, 1)
+	rm := newRESTMock(func(req *http.Request) (*http.Response, error) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		return jsonResponse(503, `{"errorcode":50300}`, "Retry-After", "30"), nil
+	})
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+		errc <- err
+	}()
+	<-arrived
+	cancel()
+	select {
+	case err := <-errc:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("do did not return after cancellation")
+	}
+	assert.Equal(t, 1, rm.count())
+}
+
+func TestContextCancelledDuringCooldown(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil)
+	rm := newRESTMock(jsonResponder(200, `{}`))
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	c.cooldown.Extend(time.Now().Add(time.Hour))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, 0, rm.count())
+}
+
+// zeroReader is an endless stream of '0'.
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = '0'
+	}
+	return len(p), nil
+}
+
+func bigResponder(status int, n int64, knownLength bool) httpmock.Responder {
+	return func(*http.Request) (*http.Response, error) {
+		resp := jsonResponse(status, "")
+		resp.Body = io.NopCloser(io.LimitReader(zeroReader{}, n))
+		resp.ContentLength = -1
+		if knownLength {
+			resp.ContentLength = n
+		}
+		return resp, nil
+	}
+}
+
+func TestResponseTooLarge(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		max      int64 // 0: default
+		size     int64
+		status   int
+		known    bool
+		forToken bool
+	}{
+		{name: "rest 10KiB over 1KiB, length unknown", max: 1024, size: 10 << 10, status: 200},
+		{name: "rest 10KiB over 1KiB, length known", max: 1024, size: 10 << 10, status: 200, known: true},
+		{name: "rest error body", max: 1024, size: 10 << 10, status: 400},
+		{name: "rest 40MiB default limit", size: 40 << 20, status: 200},
+		{name: "token 10KiB over 1KiB", max: 1024, size: 10 << 10, status: 200, forToken: true},
+		{name: "token 10KiB over 1KiB, length known", max: 1024, size: 10 << 10, status: 200, known: true, forToken: true},
+		{name: "token error body", max: 1024, size: 10 << 10, status: 401, forToken: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var opts []Option
+			if tt.max > 0 {
+				opts = append(opts, WithMaxResponseBytes(tt.max))
+			}
+			tm := newTokenMock()
+			if tt.forToken {
+				tm.fail = bigResponder(tt.status, tt.size, tt.known)
+			}
+			c, mt, _ := newMockClient(t, tm, opts...)
+			rm := newRESTMock(bigResponder(tt.status, tt.size, tt.known))
+			mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+			_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+			require.ErrorIs(t, err, ErrResponseTooLarge)
+			if tt.forToken {
+				require.ErrorIs(t, c.Verify(context.Background()), ErrResponseTooLarge)
+				assert.Equal(t, 0, rm.count())
+			} else {
+				assert.Equal(t, 1, rm.count(), "not retried")
+			}
+		})
+	}
+}
+
+func TestResponseAtLimit(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, WithMaxResponseBytes(1024))
+	rm := newRESTMock(bigResponder(200, 1024, false))
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	body, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	assert.Len(t, body, 1024)
+}
+
+func TestClientString(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newMockClient(t, nil)
+	want := `sfmc.Client{Subdomain:"` + testSubdomain + `", ClientID:"` + testClientID + `", AuthURL:"` + testAuthBase + `"}`
+	for _, s := range []string{c.String(), c.GoString(), fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%s", c)} {
+		assert.Equal(t, want, s)
+	}
+	var nilClient *Client
+	assert.Equal(t, "sfmc.Client(nil)", nilClient.String())
+}
+
+func TestBackoff(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newMockClient(t, nil)
+	resp := func(code int, ra string) *http.Response {
+		r := &http.Response{StatusCode: code, Header: http.Header{}}
+		if ra != "" {
+			r.Header.Set("Retry-After", ra)
+		}
+		return r
+	}
+	assert.Zero(t, c.backoff(time.Second, time.Minute, 3, resp(401, "")), "a 401 retry needs only a new token")
+	assert.Equal(t, 2*time.Second, c.backoff(time.Second, time.Minute, 0, resp(429, "2")))
+	assert.Equal(t, 2*time.Second, c.backoff(time.Second, time.Minute, 0, resp(503, "2")))
+	assert.Equal(t, time.Minute, c.backoff(time.Second, time.Minute, 0, resp(429, "3600")))
+	assert.Zero(t, c.backoff(0, 0, 5, nil))
+	assert.Zero(t, c.backoff(0, 0, 0, resp(429, "3600")), "waitMax 0 caps Retry-After at 0")
+	// Extreme settings neither overflow nor panic.
+	huge := time.Duration(math.MaxInt64)
+	for attempt := range 70 {
+		d := c.backoff(huge/3, huge, attempt, nil)
+		require.GreaterOrEqual(t, d, time.Duration(0))
+		d = c.backoff(huge, huge, attempt, resp(500, ""))
+		require.GreaterOrEqual(t, d, time.Duration(0))
+	}
+	for attempt := range 8 {
+		for range 20 {
+			d := c.backoff(10*time.Millisecond, 200*time.Millisecond, attempt, resp(500, "9"))
+			ceil := min(10*time.Millisecond<<attempt, 200*time.Millisecond)
+			require.GreaterOrEqual(t, d, time.Duration(0))
+			require.LessOrEqual(t, d, ceil, "full jitter up to min·2^attempt, capped; Retry-After ignored on 500")
+		}
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// closeTracker records whether a body was closed.
+type closeTracker struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeTracker) Close() error { c.closed.Store(true); return nil }
+
+// When the context ends as an answer arrives, the retry policy returns the
+// context error together with the answer: its body must still be closed.
+func TestResponseClosedWhenContextEndsWithAnswer(t *testing.T) {
+	t.Parallel()
+	mt := httpmock.NewMockTransport()
+	tm := newTokenMock()
+	mt.RegisterResponder(http.MethodPost, testTokenURL, tm.respond)
+	body := &closeTracker{Reader: strings.NewReader(`{}`)}
+	mt.RegisterResponder(http.MethodGet, testRESTURL, func(*http.Request) (*http.Response, error) {
+		resp := jsonResponse(500, "")
+		resp.Body = body
+		return resp, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := mt.RoundTrip(r)
+		if r.URL.Path == testPath {
+			cancel() // the caller gives up just as the answer arrives
+		}
+		return resp, err
+	})
+	c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: rt}), fastRetry(2))
+	require.NoError(t, err)
+	_, err = c.do(ctx, request{method: http.MethodGet, path: testPath})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.True(t, body.closed.Load(), "response body leaked")
+}
+
+// With an explicit REST URL the token is fetched inside the pipeline; its
+// errors keep their type and an OAuth refusal is not retried.
+func TestTokenErrorInsidePipeline(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		step      httpmock.Responder
+		sentinels []error
+	}{
+		{"invalid client", jsonResponder(401, `{"error":"invalid_client"}`), []error{ErrInvalidCredentials}},
+		{"token endpoint down", jsonResponder(503, `{"message":"down"}`), []error{ErrServer}},
+		{"token endpoint blocked", jsonResponder(429, `{"errorcode":50200}`), []error{ErrRateLimited, ErrBlocked}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tm := newTokenMock()
+			tm.fail = tt.step
+			mt := httpmock.NewMockTransport()
+			mt.RegisterResponder(http.MethodPost, "https://auth.example.com/v2/token", tm.respond)
+			rm := newRESTMock(jsonResponder(200, `{}`))
+			mt.RegisterResponder(http.MethodGet, "https://rest.example.com"+testPath, rm.respond)
+			c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: mt}), fastRetry(3),
+				WithAuthURL("https://auth.example.com"), WithRESTURL("https://rest.example.com"))
+			require.NoError(t, err)
+			_, err = c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+			requireOnlySentinels(t, err, tt.sentinels...)
+			assert.Equal(t, 0, rm.count())
+			assert.Equal(t, 1, tm.count(), "failure spacing: retries share the failure")
+		})
+	}
+}
+
+// WithRetry(n, 0, 0) caps every wait at zero: a Retry-After neither makes
+// the call wait nor starts a cool-down that holds later calls.
+func TestRetryAfterZeroWaitMax(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, WithRetry(1, 0, 0))
+	rm := newRESTMock(jsonResponder(429, `{"errorcode":50100}`, "Retry-After", "3600"), jsonResponder(200, `{}`))
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	_, err = c.do(ctx, request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	assert.Equal(t, 3, rm.count())
+}
+
+func TestMaxResponseBytesHuge(t *testing.T) {
+	t.Parallel()
+	c, mt, _ := newMockClient(t, nil, WithMaxResponseBytes(math.MaxInt64))
+	rm := newRESTMock(bigResponder(200, 100, false))
+	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+	body, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+	require.NoError(t, err)
+	assert.Len(t, body, 100)
+}
+
+// A User-Agent the client accepted must be sendable.
+func TestUserAgentSent(t *testing.T) {
+	t.Parallel()
+	for _, ua := range []string{"my app\t1.0", "sfmc-go/" + Version + " (destination)"} {
+		c, mt, _ := newMockClient(t, nil, WithUserAgent(ua))
+		var got string
+		mt.RegisterResponder(http.MethodGet, testRESTURL, func(req *http.Request) (*http.Response, error) {
+			got = req.Header.Get("User-Agent")
+			return jsonResponse(200, `{}`), nil
+		})
+		_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+		require.NoError(t, err)
+		assert.Equal(t, ua, got)
+	}
+}

@@ -1,0 +1,133 @@
+package sfmc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
+)
+
+func TestRateLimiter(t *testing.T) {
+	t.Parallel()
+	t.Run("infinite admits everything", func(t *testing.T) {
+		t.Parallel()
+		l := NewRateLimiter(float64(rate.Inf), 1)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for range 10000 {
+			require.NoError(t, l.Wait(ctx))
+		}
+	})
+	t.Run("burst then refuses a wait past the deadline", func(t *testing.T) {
+		t.Parallel()
+		l := NewRateLimiter(0.001, 3)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for range 3 {
+			require.NoError(t, l.Wait(ctx))
+		}
+		err := l.Wait(ctx)
+		require.Error(t, err)
+		require.NoError(t, ctx.Err(), "refused at once, not after the deadline")
+	})
+}
+
+func TestLimiterError(t *testing.T) {
+	t.Parallel()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	live := context.Background()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		err  error
+		is   []error
+		not  []error
+	}{
+		{"cancelled ctx", cancelled, errors.New("x"), []error{context.Canceled}, []error{ErrClientRateLimited, ErrRateLimited}},
+		{"expired ctx", expired, errors.New("x"), []error{context.DeadlineExceeded}, []error{ErrClientRateLimited}},
+		{"would exceed deadline", live, errors.New("rate: Wait(n=1) would exceed context deadline"), []error{ErrClientRateLimited}, []error{ErrRateLimited, context.DeadlineExceeded}},
+		{"limiter passes ctx error", live, fmt.Errorf("remote: %w", context.DeadlineExceeded), []error{context.DeadlineExceeded}, []error{ErrClientRateLimited}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := limiterError(tt.ctx, tt.err)
+			for _, e := range tt.is {
+				assert.ErrorIs(t, err, e)
+			}
+			for _, e := range tt.not {
+				assert.NotErrorIs(t, err, e)
+			}
+		})
+	}
+}
+
+func TestCooldown(t *testing.T) {
+	t.Parallel()
+	t.Run("no cool-down passes at once", func(t *testing.T) {
+		t.Parallel()
+		cd := NewCooldown()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // even a done ctx passes when there is nothing to wait for
+		require.NoError(t, cd.Wait(ctx))
+		cd.Extend(time.Now().Add(-time.Second))
+		require.NoError(t, cd.Wait(ctx), "a cool-down in the past does not hold")
+	})
+	t.Run("extend never shortens", func(t *testing.T) {
+		t.Parallel()
+		cd := NewCooldown().(*memCooldown)
+		long := time.Now().Add(time.Hour)
+		cd.Extend(long)
+		cd.Extend(time.Now().Add(time.Second))
+		assert.Equal(t, long.UnixNano(), cd.until.Load())
+		later := long.Add(time.Minute)
+		cd.Extend(later)
+		assert.Equal(t, later.UnixNano(), cd.until.Load())
+	})
+	t.Run("concurrent extends keep the latest", func(t *testing.T) {
+		t.Parallel()
+		cd := NewCooldown().(*memCooldown)
+		base := time.Now().Add(time.Hour)
+		var wg sync.WaitGroup
+		for i := range 64 {
+			wg.Go(func() { cd.Extend(base.Add(time.Duration(i) * time.Millisecond)) })
+		}
+		wg.Wait()
+		assert.Equal(t, base.Add(63*time.Millisecond).UnixNano(), cd.until.Load())
+	})
+	t.Run("wait holds until the end", func(t *testing.T) {
+		t.Parallel()
+		cd := NewCooldown()
+		end := time.Now().Add(150 * time.Millisecond)
+		cd.Extend(end)
+		require.NoError(t, cd.Wait(context.Background()))
+		assert.False(t, time.Now().Before(end), "released before the cool-down ended")
+	})
+	t.Run("wait follows an extension made while waiting", func(t *testing.T) {
+		t.Parallel()
+		cd := NewCooldown()
+		first := time.Now().Add(50 * time.Millisecond)
+		second := time.Now().Add(250 * time.Millisecond)
+		cd.Extend(first)
+		go func() { time.Sleep(10 * time.Millisecond); cd.Extend(second) }()
+		require.NoError(t, cd.Wait(context.Background()))
+		assert.False(t, time.Now().Before(second))
+	})
+	t.Run("wait returns the ctx error", func(t *testing.T) {
+		t.Parallel()
+		cd := NewCooldown()
+		cd.Extend(time.Now().Add(time.Hour))
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		require.ErrorIs(t, cd.Wait(ctx), context.DeadlineExceeded)
+	})
+}

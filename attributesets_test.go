@@ -41,9 +41,9 @@ const officialListPage = `{
 
 func TestListDecodesOfficialShape(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	var q string
-	mt.RegisterResponder(http.MethodGet, testRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodGet, svcRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
 		q = r.URL.RawQuery
 		return httpmock.NewStringResponse(200, officialListPage), nil
 	})
@@ -69,9 +69,9 @@ func TestListDecodesOfficialShape(t *testing.T) {
 
 func TestListOptions(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	var got []string
-	mt.RegisterResponder(http.MethodGet, testRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodGet, svcRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
 		got = append(got, r.URL.Query().Get("$page")+"/"+r.URL.Query().Get("$pageSize"))
 		return httpmock.NewStringResponse(200, `{"page":3,"pageSize":10,"count":0,"items":[]}`), nil
 	})
@@ -90,7 +90,7 @@ func TestListOptions(t *testing.T) {
 
 func TestGet(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	var path string
 	mt.RegisterNoResponder(func(r *http.Request) (*http.Response, error) {
 		path = r.URL.EscapedPath()
@@ -123,7 +123,7 @@ func TestGet(t *testing.T) {
 // $pageSize; failAt>0 makes that page answer 500. It counts REST calls.
 func pagedSets(t *testing.T, mt *httpmock.MockTransport, total, failAt int, count func(total int) int) *atomic.Int64 {
 	var calls atomic.Int64
-	mt.RegisterResponder(http.MethodGet, testRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodGet, svcRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
 		calls.Add(1)
 		page, _ := strconv.Atoi(r.URL.Query().Get("$page"))
 		size, _ := strconv.Atoi(r.URL.Query().Get("$pageSize"))
@@ -165,7 +165,7 @@ func TestAllPagination(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := newMockClient(t)
+			c, mt := newServiceMockClient(t)
 			calls := pagedSets(t, mt, tt.total, 0, tt.count)
 			var names []string
 			for d, err := range c.AttributeSets.All(context.Background(), &ListOptions{PageSize: tt.pageSize}) {
@@ -183,9 +183,9 @@ func TestAllPagination(t *testing.T) {
 
 func TestAllStartPageAndDefaultSize(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	var sizes []string
-	mt.RegisterResponder(http.MethodGet, testRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodGet, svcRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
 		sizes = append(sizes, r.URL.Query().Get("$page")+"/"+r.URL.Query().Get("$pageSize"))
 		return httpmock.NewStringResponse(200, `{"items":[{"name":{"value":"A"}}]}`), nil
 	})
@@ -200,7 +200,7 @@ func TestAllStartPageAndDefaultSize(t *testing.T) {
 
 func TestAllEarlyBreak(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	calls := pagedSets(t, mt, 10, 0, exact)
 	n := 0
 	for d, err := range c.AttributeSets.All(context.Background(), &ListOptions{PageSize: 2}) {
@@ -216,7 +216,7 @@ func TestAllEarlyBreak(t *testing.T) {
 
 func TestAllErrorMidwayYieldsOnce(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	calls := pagedSets(t, mt, 10, 2, exact)
 	var names []string
 	var errs []error
@@ -236,7 +236,7 @@ func TestAllErrorMidwayYieldsOnce(t *testing.T) {
 
 func TestAllNegativeOptions(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	n := 0
 	for d, err := range c.AttributeSets.All(context.Background(), &ListOptions{Page: -1}) {
 		assert.Nil(t, d)
@@ -263,9 +263,9 @@ func TestFirstPageTruncation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := newMockClient(t)
+			c, mt := newServiceMockClient(t)
 			var q string
-			mt.RegisterResponder(http.MethodGet, testRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
+			mt.RegisterResponder(http.MethodGet, svcRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
 				q = r.URL.Query().Get("$page") + "/" + r.URL.Query().Get("$pageSize")
 				return httpmock.NewStringResponse(200, tt.body), nil
 			})
@@ -280,9 +280,9 @@ func TestFirstPageTruncation(t *testing.T) {
 
 func TestCatalogReadsEveryPage(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	// The server caps the page size at 3 whatever is asked.
-	mt.RegisterResponder(http.MethodGet, testRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodGet, svcRESTURL+"/contacts/v1/attributeSetDefinitions", func(r *http.Request) (*http.Response, error) {
 		page, _ := strconv.Atoi(r.URL.Query().Get("$page"))
 		var items []string
 		for i := (page - 1) * 3; i < page*3 && i < 7; i++ {
@@ -300,8 +300,8 @@ func TestCatalogReadsEveryPage(t *testing.T) {
 
 func TestCatalogError(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
-	mt.RegisterResponder(http.MethodGet, testRESTURL+"/contacts/v1/attributeSetDefinitions", httpmock.NewStringResponder(403, `{"message":"Insufficient privileges","errorcode":20002}`))
+	c, mt := newServiceMockClient(t)
+	mt.RegisterResponder(http.MethodGet, svcRESTURL+"/contacts/v1/attributeSetDefinitions", httpmock.NewStringResponder(403, `{"message":"Insufficient privileges","errorcode":20002}`))
 	cat, err := c.AttributeSets.Catalog(context.Background())
 	assert.Nil(t, cat)
 	assert.ErrorIs(t, err, ErrForbidden)

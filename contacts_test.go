@@ -20,21 +20,21 @@ import (
 )
 
 const (
-	testAuthURL = "https://auth.example.test"
-	testRESTURL = "https://rest.example.test"
+	svcAuthURL = "https://auth.example.test"
+	svcRESTURL = "https://rest.example.test"
 )
 
-// newMockClient returns a client whose requests go to a per-test httpmock
+// newServiceMockClient returns a client whose requests go to a per-test httpmock
 // transport answering the token endpoint.
-func newMockClient(tb testing.TB) (*Client, *httpmock.MockTransport) {
+func newServiceMockClient(tb testing.TB) (*Client, *httpmock.MockTransport) {
 	tb.Helper()
 	mt := httpmock.NewMockTransport()
-	mt.RegisterResponder(http.MethodPost, testAuthURL+"/v2/token",
+	mt.RegisterResponder(http.MethodPost, svcAuthURL+"/v2/token",
 		httpmock.NewStringResponder(200, `{"access_token":"t","expires_in":1080,"token_type":"Bearer","rest_instance_url":"https://rest.example.test/"}`))
 	c, err := NewClient(Config{Subdomain: "mctest", ClientID: "id", ClientSecret: "secret"},
 		WithHTTPClient(&http.Client{Transport: mt}),
-		WithAuthURL(testAuthURL),
-		WithRESTURL(testRESTURL),
+		WithAuthURL(svcAuthURL),
+		WithRESTURL(svcRESTURL),
 		WithRetry(1, time.Millisecond, 2*time.Millisecond),
 	)
 	require.NoError(tb, err)
@@ -472,9 +472,9 @@ func TestDecodeContactResultGarbage(t *testing.T) {
 
 func TestUpsertSendsPatch(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	var gotBody, gotMethod, gotAuth, gotCT string
-	mt.RegisterResponder(http.MethodPatch, testRESTURL+"/contacts/v1/contacts", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodPatch, svcRESTURL+"/contacts/v1/contacts", func(r *http.Request) (*http.Response, error) {
 		b, _ := io.ReadAll(r.Body)
 		gotBody, gotMethod, gotAuth, gotCT = string(b), r.Method, r.Header.Get("Authorization"), r.Header.Get("Content-Type")
 		return httpmock.NewStringResponse(200, `{"operationStatus":"OK","rowsAffected":1,"contactKey":"K-1","contactID":77,"isNewContactKey":true,"hasErrors":false,"resultMessages":[]}`), nil
@@ -495,24 +495,24 @@ func TestUpsertSendsPatch(t *testing.T) {
 
 func TestUpdateAndCreateMethods(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	ok := httpmock.NewStringResponder(200, `{"operationStatus":"OK","contactKey":"k"}`)
-	mt.RegisterResponder(http.MethodPatch, testRESTURL+"/contacts/v1/contacts", ok)
-	mt.RegisterResponder(http.MethodPost, testRESTURL+"/contacts/v1/contacts", ok)
+	mt.RegisterResponder(http.MethodPatch, svcRESTURL+"/contacts/v1/contacts", ok)
+	mt.RegisterResponder(http.MethodPost, svcRESTURL+"/contacts/v1/contacts", ok)
 	ctx := context.Background()
 	_, err := c.Contacts.Update(ctx, Contact{Key: "k"})
 	require.NoError(t, err)
 	_, err = c.Contacts.Create(ctx, Contact{Key: "k"})
 	require.NoError(t, err)
 	info := mt.GetCallCountInfo()
-	assert.Equal(t, 1, info["PATCH "+testRESTURL+"/contacts/v1/contacts"])
-	assert.Equal(t, 1, info["POST "+testRESTURL+"/contacts/v1/contacts"])
+	assert.Equal(t, 1, info["PATCH "+svcRESTURL+"/contacts/v1/contacts"])
+	assert.Equal(t, 1, info["POST "+svcRESTURL+"/contacts/v1/contacts"])
 }
 
 func TestUpsertInvalidContactSendsNothing(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
-	mt.RegisterResponder(http.MethodPatch, testRESTURL+"/contacts/v1/contacts", httpmock.NewStringResponder(200, `{"operationStatus":"OK"}`))
+	c, mt := newServiceMockClient(t)
+	mt.RegisterResponder(http.MethodPatch, svcRESTURL+"/contacts/v1/contacts", httpmock.NewStringResponder(200, `{"operationStatus":"OK"}`))
 	_, err := c.Contacts.Upsert(context.Background(), Contact{Key: "k", Attributes: []AttributeValue{{"S", "A", math.NaN()}}})
 	require.ErrorIs(t, err, ErrInvalidContact)
 	_, err = c.Contacts.Create(context.Background(), Contact{})
@@ -522,8 +522,8 @@ func TestUpsertInvalidContactSendsNothing(t *testing.T) {
 
 func TestUpsertFailUnknownAttribute(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
-	mt.RegisterResponder(http.MethodPatch, testRESTURL+"/contacts/v1/contacts", httpmock.NewStringResponder(200,
+	c, mt := newServiceMockClient(t)
+	mt.RegisterResponder(http.MethodPatch, svcRESTURL+"/contacts/v1/contacts", httpmock.NewStringResponder(200,
 		`{"operationStatus":"FAIL","hasErrors":true,"contactKey":"K-1","requestServiceMessageID":"req-9","resultMessages":[{"resultType":"Error","resultCode":"AttributeNotFound","resultClass":"Validation","resultMessage":"Attribute 'Shoe Size' does not exist in attribute set 'Email Demographics'."}]}`))
 	_, err := c.Contacts.Upsert(context.Background(), Contact{Key: "K-1", Attributes: []AttributeValue{{"Email Demographics", "Shoe Size", 42}}})
 	require.ErrorIs(t, err, ErrUnknownAttribute)
@@ -559,8 +559,8 @@ func TestContactsRESTErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, mt := newMockClient(t)
-			mt.RegisterResponder(http.MethodPatch, testRESTURL+"/contacts/v1/contacts", httpmock.NewStringResponder(tt.status, tt.body))
+			c, mt := newServiceMockClient(t)
+			mt.RegisterResponder(http.MethodPatch, svcRESTURL+"/contacts/v1/contacts", httpmock.NewStringResponder(tt.status, tt.body))
 			res, err := c.Contacts.Upsert(context.Background(), Contact{Key: "k"})
 			require.Error(t, err)
 			assert.Nil(t, res)
@@ -584,9 +584,9 @@ func TestContactsRESTErrors(t *testing.T) {
 
 func TestSearchByEmail(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	var body map[string]any
-	mt.RegisterResponder(http.MethodPost, testRESTURL+"/contacts/v1/addresses/email/search", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodPost, svcRESTURL+"/contacts/v1/addresses/email/search", func(r *http.Request) (*http.Response, error) {
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		return httpmock.NewStringResponse(200, `{"channelAddressResponseEntities":[
 			{"contactKeyDetails":[{"contactKey":"K-1","createDate":"2014-11-15T11:51:00"},{"contactKey":"K-2"}],"channelAddress":"ann@example.com"},
@@ -600,7 +600,7 @@ func TestSearchByEmail(t *testing.T) {
 
 func TestContactsEmptyInputsSendNothing(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	ctx := context.Background()
 	_, err := c.Contacts.SearchByEmail(ctx, nil)
 	assert.ErrorContains(t, err, "no email")
@@ -617,16 +617,16 @@ func TestContactsEmptyInputsSendNothing(t *testing.T) {
 
 func TestDeleteAndStatus(t *testing.T) {
 	t.Parallel()
-	c, mt := newMockClient(t)
+	c, mt := newServiceMockClient(t)
 	var body map[string]any
 	var typ string
-	mt.RegisterResponder(http.MethodPost, testRESTURL+"/contacts/v1/contacts/actions/delete", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodPost, svcRESTURL+"/contacts/v1/contacts/actions/delete", func(r *http.Request) (*http.Response, error) {
 		typ = r.URL.Query().Get("type")
 		_ = json.NewDecoder(r.Body).Decode(&body)
 		return httpmock.NewStringResponse(200, `{"operationInitiated":true,"operationID":2,"requestServiceMessageID":"21d0","resultMessages":[],"serviceMessageID":"acb8"}`), nil
 	})
 	var opID string
-	mt.RegisterResponder(http.MethodGet, testRESTURL+"/contacts/v1/contacts/actions/delete/status", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodGet, svcRESTURL+"/contacts/v1/contacts/actions/delete/status", func(r *http.Request) (*http.Response, error) {
 		opID = r.URL.Query().Get("operationID")
 		return httpmock.NewStringResponse(200, `{"operation":{"deleteType":"ContactAndAttributes","operationID":2,"status":"Completed","expectedListCount":2,"lastProcessedMilestone":"Completed"},
 			"backgroundOperationsSummary":[{"backgroundOperationID":1,"createdDate":"2019-07-02T14:27:42.4039","backgroundOperationStatusID":"Processing"}],
@@ -705,9 +705,9 @@ func BenchmarkDecodeContactResult(b *testing.B) {
 }
 
 func BenchmarkUpsertMock(b *testing.B) {
-	c, mt := newMockClient(b)
+	c, mt := newServiceMockClient(b)
 	var calls atomic.Int64
-	mt.RegisterResponder(http.MethodPatch, testRESTURL+"/contacts/v1/contacts", func(r *http.Request) (*http.Response, error) {
+	mt.RegisterResponder(http.MethodPatch, svcRESTURL+"/contacts/v1/contacts", func(r *http.Request) (*http.Response, error) {
 		calls.Add(1)
 		_, _ = io.Copy(io.Discard, r.Body)
 		return httpmock.NewStringResponse(200, `{"operationStatus":"OK","rowsAffected":1,"contactKey":"K-1","contactID":12345678,"contactTypeID":0,"isNewContactKey":false,"requestServiceMessageID":"8b51b524-28c1-46fc-9a44-02fca5b0a08c","hasErrors":false,"resultMessages":[],"serviceMessageID":"80676c59-ceb9-48aa-ad35-81e150094a17"}`), nil

@@ -223,6 +223,9 @@ func WithLimiter(l Limiter) Option {
 
 // WithRateLimit sets the default Limiter to perSecond requests per second
 // with the given burst (rate.Inf, the default, means no client-side limit).
+// To run close to a tenant limit R, use a rate just under R and a burst of
+// a few requests: with a burst of 1, every timer that fires late is
+// throughput lost for good (measured: ~92% of R with burst 1, ~99% with 5).
 func WithRateLimit(perSecond float64, burst int) Option {
 	return func(s *settings) error {
 		if !(perSecond > 0) || burst < 1 {

@@ -499,7 +499,8 @@ func TestUpserterFlushWaitsForEarlierAdds(t *testing.T) {
 }
 
 // TestUpserterRateEfficiency runs 16 workers against a tenant limit of
-// R = 200 requests/s with the client's limiter set just under it: the share
+// R = 200 requests/s with the client's limiter set just under it (with a
+// burst of 5, so that a timer firing late is caught up): the share
 // of 429s must stay under 1%. The achieved rate is logged, not asserted
 // (wall-clock asserts flake on shared machines). It does not run in
 // parallel with the package's other tests: starved of CPU, the client's
@@ -509,7 +510,7 @@ func TestUpserterRateEfficiency(t *testing.T) {
 		t.Skip("takes about 3 s")
 	}
 	const r = 200
-	srv, c := newSimClient(t, []sfmctest.ServerOption{sfmctest.WithRateLimit(r, 20)}, sfmc.WithRateLimit(r*0.98, 1))
+	srv, c := newSimClient(t, []sfmctest.ServerOption{sfmctest.WithRateLimit(r, 20)}, sfmc.WithRateLimit(r*0.99, 5))
 	rec := newRecorder()
 	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 16, OnResult: rec.onResult})
 	require.NoError(t, err)

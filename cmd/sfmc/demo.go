@@ -251,7 +251,8 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	defer srv.Close()
-	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithUserAgent(userAgent))...)
+	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithUserAgent(userAgent),
+		sfmc.WithHTTPClient(httpClient(max(*workers, sfmc.DefaultUpserterWorkers))))...)
 	if err != nil {
 		return fail(e, "demo", err)
 	}

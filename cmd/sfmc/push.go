@@ -86,7 +86,7 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		defer f.Close()
 		in = f
 	}
-	var extra []sfmc.Option
+	extra := []sfmc.Option{sfmc.WithHTTPClient(httpClient(max(*workers, sfmc.DefaultUpserterWorkers)))}
 	if *rate > 0 {
 		extra = append(extra, sfmc.WithRateLimit(*rate, 1))
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 )
 
@@ -51,12 +50,17 @@ type lineReader struct {
 	batches chan *lineBatch // filled batches, closed at the end of input
 	free    chan *lineBatch // batches to fill
 	stop    chan struct{}   // closed by Stop
+	max     int64           // longest line accepted, in bytes (maxLineBytes)
 	err     error           // read error other than EOF, set before batches is closed
 }
 
-// newLineReader starts reading r.
-func newLineReader(r io.Reader) *lineReader {
+// newLineReader starts reading r, accepting lines of up to maxLineBytes.
+func newLineReader(r io.Reader) *lineReader { return newLineReaderMax(r, maxLineBytes) }
+
+// newLineReaderMax starts reading r, accepting lines of up to max bytes.
+func newLineReaderMax(r io.Reader, max int64) *lineReader {
 	lr := &lineReader{
+		max:     max,
 		batches: make(chan *lineBatch, batchCount),
 		free:    make(chan *lineBatch, batchCount),
 		stop:    make(chan struct{}),
@@ -80,8 +84,6 @@ func (lr *lineReader) Release(b *lineBatch) {
 // Stop makes the reader goroutine quit at its next hand-over. A read that
 // is blocked stays blocked until it returns.
 func (lr *lineReader) Stop() { close(lr.stop) }
-
-var errStopped = errors.New("stopped")
 
 func (lr *lineReader) loop(r io.Reader) {
 	defer close(lr.batches)
@@ -117,7 +119,7 @@ func (lr *lineReader) loop(r io.Reader) {
 			var frag []byte
 			frag, err = br.ReadSlice('\n')
 			n += int64(len(frag))
-			if !over && n > maxLineBytes+2 { // +2: room for "\r\n"
+			if !over && n > lr.max+2 { // +2: room for "\r\n"
 				over = true
 				b.data = b.data[:start]
 			}
@@ -137,7 +139,7 @@ func (lr *lineReader) loop(r io.Reader) {
 		num++
 		ref := lineRef{num: num, start: start, end: len(b.data)}
 		ref.end = start + len(bytes.TrimRight(b.data[start:ref.end], "\r\n"))
-		if over || ref.end-ref.start > maxLineBytes {
+		if over || int64(ref.end-ref.start) > lr.max {
 			ref.tooLong = n
 			ref.end = start
 			b.data = b.data[:start]

@@ -209,11 +209,32 @@ func TestPushLongLine(t *testing.T) {
 	assert.EqualValues(t, 2, recs[0].Line)
 	assert.Contains(t, recs[0].Error, "bytes long")
 
-	// A line of exactly the limit is accepted (and here fails only as JSON).
-	exact := strings.Repeat(" ", maxLineBytes-len(good[0])) + good[0]
-	r = runCLI(context.Background(), simEnv(srv), exact+"\n", "push", "--mapping", writeMapping(t, demoMapping()),
-		"--failures", failures, "--json")
-	assert.Equal(t, exitOK, r.code, r.stderr)
+}
+
+func TestLineReaderLimits(t *testing.T) {
+	t.Parallel()
+	const limit = 100 << 10 // the real 16 MiB limit is tested through push in TestPushLongLine
+	exact := bytes.Repeat([]byte("e"), limit)
+	input := bytes.Join([][]byte{[]byte("a"), exact, append(exact, 'x'), []byte("b\r"), []byte("c")}, []byte("\n"))
+	lr := newLineReaderMax(bytes.NewReader(input), limit)
+	var got []lineRef
+	var texts []string
+	for b := range lr.batches {
+		for _, l := range b.lines {
+			got = append(got, l)
+			texts = append(texts, string(b.line(l)[:min(len(b.line(l)), 3)]))
+		}
+		lr.Release(b)
+	}
+	require.NoError(t, lr.err)
+	require.Len(t, got, 5)
+	for i, l := range got {
+		assert.EqualValues(t, i+1, l.num)
+	}
+	assert.Zero(t, got[1].tooLong, "a line of exactly the limit is accepted")
+	assert.Equal(t, limit, got[1].end-got[1].start)
+	assert.Positive(t, got[2].tooLong, "one byte more is too long")
+	assert.Equal(t, []string{"a", "eee", "", "b", "c"}, texts, "line breaks and CR trimmed; reading resumes after a long line")
 }
 
 // endlessProfiles yields generated profiles without end: a stream that

@@ -352,7 +352,11 @@ func (p *pusher) handle(ctx context.Context, up *sfmc.Upserter, b *lineBatch, l 
 	}
 	if err := up.AddTagged(ctx, contact, tag); err != nil {
 		key := contact.Key
-		p.fail(l.num, &key, "not sent: "+err.Error())
+		msg := "not sent: " + err.Error()
+		if ctx.Err() != nil {
+			msg = "not sent: interrupted before it was queued (" + err.Error() + ")"
+		}
+		p.fail(l.num, &key, msg)
 		if errors.Is(err, sfmc.ErrInvalidContact) {
 			return nil
 		}

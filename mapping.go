@@ -217,7 +217,7 @@ func (e *RecordError) Error() string {
 	}
 	b.WriteString(": ")
 	if e.Err != nil {
-		b.WriteString(e.Err.Error())
+		b.WriteString(strings.TrimPrefix(e.Err.Error(), "sfmc: "))
 	}
 	return b.String()
 }

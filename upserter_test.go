@@ -510,7 +510,7 @@ func TestUpserterRateEfficiency(t *testing.T) {
 		t.Skip("takes about 3 s")
 	}
 	const r = 200
-	srv, c := newSimClient(t, []sfmctest.ServerOption{sfmctest.WithRateLimit(r, 20)}, sfmc.WithRateLimit(r*0.99, 5))
+	srv, c := newSimClient(t, []sfmctest.ServerOption{sfmctest.WithRateLimit(r, 40)}, sfmc.WithRateLimit(r*0.99, 5))
 	rec := newRecorder()
 	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 16, OnResult: rec.onResult})
 	require.NoError(t, err)

@@ -117,6 +117,7 @@ type settings struct {
 	authURL, restURL string
 	limiter          Limiter
 	cooldown         Cooldown
+	store            TokenStore
 	retryMax         int
 	waitMin, waitMax time.Duration
 	logger           *slog.Logger
@@ -328,6 +329,7 @@ type Client struct {
 	rc        *retryablehttp.Client
 	limiter   Limiter
 	cooldown  Cooldown
+	fallbacks *fallbacks
 	logger    *slog.Logger
 	userAgent string
 	retryMax  int
@@ -399,6 +401,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		restURL:   s.restURL,
 		limiter:   s.limiter,
 		cooldown:  s.cooldown,
+		fallbacks: &fallbacks{logger: s.logger},
 		logger:    s.logger,
 		userAgent: s.userAgent,
 		retryMax:  s.retryMax,
@@ -411,13 +414,15 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	trustAny := s.authURL != "" || s.restURL != ""
 	fallbackREST := "https://" + cfg.Subdomain + ".rest.marketingcloudapis.com"
 	c.tokens = &tokenSource{
-		tokenURL: c.authURL + "/v2/token",
-		body:     tokenRequestBody(cfg),
-		hc:       &http.Client{Transport: base, Timeout: timeout, CheckRedirect: sameHost},
-		margin:   s.margin,
-		maxBytes: s.maxBytes,
-		logger:   s.logger,
-		ua:       s.userAgent,
+		tokenURL:  c.authURL + "/v2/token",
+		body:      tokenRequestBody(cfg),
+		hc:        &http.Client{Transport: base, Timeout: timeout, CheckRedirect: sameHost},
+		margin:    s.margin,
+		maxBytes:  s.maxBytes,
+		logger:    s.logger,
+		ua:        s.userAgent,
+		store:     s.store,
+		fallbacks: c.fallbacks,
 		restURL: func(raw string) (string, error) {
 			if s.restURL != "" {
 				return s.restURL, nil
@@ -431,6 +436,15 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 			}
 			return rest, nil
 		},
+	}
+	for _, sh := range []struct {
+		source string
+		v      any
+	}{{"limiter", s.limiter}, {"cool-down", s.cooldown}, {"token store", s.store}} {
+		if n, ok := sh.v.(FallbackNotifier); ok {
+			source := sh.source
+			n.NotifyFallback(func(err error) { c.fallbacks.report(source, err) })
+		}
 	}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: &transport{c: c, base: base}, Timeout: timeout, Jar: jar, CheckRedirect: sameHost},

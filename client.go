@@ -546,7 +546,9 @@ func (c *Client) RESTURL(ctx context.Context) (string, error) {
 	return c.tokens.restBase(ctx)
 }
 
-// Invalidate drops the cached token; the next call gets a new one.
+// Invalidate drops the cached token; the next call gets a new one (with a
+// TokenStore, a token other than the dropped one: the store's copy of it is
+// not reused).
 func (c *Client) Invalidate() { c.tokens.invalidate("") }
 
 // TokenSource returns the client's token source as an oauth2.TokenSource:

@@ -31,19 +31,21 @@ type memBackend struct {
 
 // memStore is one process's handle on a memBackend. fail, when set, is
 // returned by every call; hang makes every call block until its context
-// ends... or not at all (ignoreCtx).
+// ends, or (ignoreCtx) until release is closed.
 type memStore struct {
 	b         *memBackend
 	owner     string
 	fail      error
 	hang      bool
 	ignoreCtx bool
+	release   chan struct{} // ends an ignoreCtx hang
 }
 
 func (s *memStore) check(ctx context.Context) error {
 	if s.hang {
 		if s.ignoreCtx {
-			select {} // blocks for good, as a store that ignores its context would
+			<-s.release // as a store that ignores its context would
+			return errors.New("released")
 		}
 		<-ctx.Done()
 		return ctx.Err()
@@ -217,8 +219,10 @@ func TestTokenStoreHangingStoreFallsBack(t *testing.T) {
 		tm := newTokenMock()
 		mt := httpmock.NewMockTransport()
 		mt.RegisterResponder(http.MethodPost, testTokenURL, tm.respond)
+		release := make(chan struct{})
+		t.Cleanup(func() { close(release) })
 		c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: mt}),
-			WithTokenStore(&memStore{b: &memBackend{}, owner: "A", hang: true, ignoreCtx: ignoreCtx}))
+			WithTokenStore(&memStore{b: &memBackend{}, owner: "A", hang: true, ignoreCtx: ignoreCtx, release: release}))
 		require.NoError(t, err)
 		start := time.Now()
 		require.NoError(t, c.Verify(context.Background()))

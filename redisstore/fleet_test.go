@@ -40,12 +40,12 @@ func TestFleetSharesTokenAndRate(t *testing.T) {
 	)
 	rdb := newRedis(t, addr)
 	prefix := testPrefix(t, rdb)
-	srv := newSim(t, sfmctest.WithRateLimit(r, 10), sfmctest.WithRequestLogSize(4*n))
+	srv := newSim(t, sfmctest.WithRateLimit(r, 20), sfmctest.WithRequestLogSize(4*n))
 	out := newOutcomes()
 	var us []*sfmc.Upserter
 	var cs []*sfmc.Client
 	for range clients {
-		fleet, err := redisstore.ClientOptions(rdb, srv.Config(), r*0.98, 5, redisstore.WithPrefix(prefix))
+		fleet, err := redisstore.ClientOptions(rdb, srv.Config(), r*0.97, 5, redisstore.WithPrefix(prefix))
 		require.NoError(t, err)
 		c := newFleetClient(t, srv, fleet)
 		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 8, OnResult: out.add})
@@ -299,29 +299,8 @@ func TestFallbackWhenRedisUnreachable(t *testing.T) {
 // each client logs the fallback once and alerts once.
 func TestRedisStoppedMidRun(t *testing.T) {
 	t.Parallel()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("redis-server not found and CI is set: install Debian's redis-server")
-		}
-		t.Skip("redis-server not found: install it (apt-get install -y redis-server) to run this test")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	require.NoError(t, ln.Close())
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	require.NoError(t, cmd.Start())
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	rdb := newRedis(t, addr)
-	require.Eventually(t, func() bool { return rdb.Ping(context.Background()).Err() == nil }, 5*time.Second, 20*time.Millisecond, "redis-server did not start")
+	srvRedis := startRedis(t, 0)
+	rdb := newRedis(t, srvRedis.addr)
 
 	const n = 600
 	srv := newSim(t, sfmctest.WithRateLimit(400, 10))
@@ -355,9 +334,7 @@ func TestRedisStoppedMidRun(t *testing.T) {
 		})
 	}
 	require.Eventually(t, func() bool { return out.count() >= n/4 }, 20*time.Second, 5*time.Millisecond)
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
-	killed = true
+	srvRedis.stop()
 	wg.Wait()
 	for _, m := range ms {
 		require.NoError(t, m.u.Close(context.Background()))
@@ -376,4 +353,86 @@ func TestRedisStoppedMidRun(t *testing.T) {
 		assert.Equal(t, int64(1), m.alerts.Load(), "client %d", i)
 	}
 	assert.Equal(t, int64(1), srv.Stats().TokenRequests)
+}
+
+// redisProc is a redis-server started by a test.
+type redisProc struct {
+	addr string
+	port int
+	cmd  *exec.Cmd
+}
+
+// startRedis starts a redis-server of the test's own on port (a free one
+// when 0), stopped at cleanup. Without the binary the test is skipped,
+// unless CI is set: then it fails.
+func startRedis(t *testing.T, port int) *redisProc {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server not found and CI is set: install Debian's redis-server")
+		}
+		t.Skip("redis-server not found: install it (apt-get install -y redis-server) to run this test")
+	}
+	if port == 0 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port = ln.Addr().(*net.TCPAddr).Port
+		require.NoError(t, ln.Close())
+	}
+	p := &redisProc{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), port: port,
+		cmd: exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())}
+	require.NoError(t, p.cmd.Start())
+	t.Cleanup(p.stop)
+	probe := newRedis(t, p.addr)
+	require.Eventually(t, func() bool { return probe.Ping(context.Background()).Err() == nil }, 5*time.Second, 20*time.Millisecond, "redis-server did not start")
+	return p
+}
+
+// stop kills the server (idempotent).
+func (p *redisProc) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+// TestRecoveryWhenRedisComesBack: after an outage the Limiter and the
+// Cooldown use Redis again once the retry interval has passed.
+func TestRecoveryWhenRedisComesBack(t *testing.T) {
+	t.Parallel()
+	first := startRedis(t, 0)
+	rdb := newRedis(t, first.addr)
+	cfg := sfmc.Config{ClientID: "cid", AccountID: "3"}
+	var falls atomic.Int64
+	lim, err := redisstore.NewLimiter(rdb, cfg, 1000, 10, redisstore.WithRetryInterval(50*time.Millisecond))
+	require.NoError(t, err)
+	lim.NotifyFallback(func(err error) {
+		assert.ErrorIs(t, err, sfmc.ErrSharedStateUnavailable)
+		falls.Add(1)
+	})
+	cd := redisstore.NewCooldown(rdb, cfg, redisstore.WithRetryInterval(50*time.Millisecond))
+	ctx := context.Background()
+	require.NoError(t, lim.Wait(ctx))
+	first.stop()
+	for range 3 {
+		require.NoError(t, lim.Wait(ctx), "local limiter while Redis is down")
+	}
+	cd.Extend(time.Now().Add(30 * time.Millisecond)) // local cool-down only
+	require.NoError(t, cd.Wait(ctx))
+	assert.Equal(t, int64(1), falls.Load(), "one notice per outage")
+
+	startRedis(t, first.port) // back, empty
+	time.Sleep(100 * time.Millisecond)
+	require.Eventually(t, func() bool {
+		_ = lim.Wait(ctx)
+		n, _ := rdb.Exists(ctx, "rate:sfmc:cid:3:rate").Result()
+		return n == 1
+	}, 5*time.Second, 20*time.Millisecond, "the limiter uses Redis again")
+	require.Eventually(t, func() bool {
+		cd.Extend(time.Now().Add(time.Second))
+		n, _ := rdb.Exists(ctx, "sfmc:cid:3:cooldown").Result()
+		return n == 1
+	}, 5*time.Second, 20*time.Millisecond, "the cool-down uses Redis again")
 }

@@ -85,7 +85,10 @@ func run() error {
 					failed.Add(1)
 				}
 			},
-			OnAlert: func(a sfmc.Alert) { alerts.Add(1); logger.Warn("alert", "client", i, "kind", a.Kind, "message", a.Message) },
+			OnAlert: func(a sfmc.Alert) {
+				alerts.Add(1)
+				logger.Warn("alert", "client", i, "kind", a.Kind, "message", a.Message)
+			},
 		})
 		if err != nil {
 			return err

@@ -51,6 +51,10 @@ type tokenSource struct {
 	restURL func(raw string) (string, error)
 	logger  *slog.Logger
 	ua      string
+	// store, when set, shares the token with other clients (fleet mode);
+	// fallbacks hears about its failures.
+	store     TokenStore
+	fallbacks *fallbacks
 
 	mu        sync.Mutex
 	tok       *oauth2.Token
@@ -59,6 +63,7 @@ type tokenSource struct {
 	inflight  *refreshCall
 	lastErr   error
 	lastFail  time.Time
+	rejected  string // the access token last invalidated (401): never reloaded from the store
 }
 
 type refreshCall struct {
@@ -120,14 +125,15 @@ func (ts *tokenSource) refresh(call *refreshCall) {
 	ctx, cancel := context.WithTimeout(context.Background(), tokenTimeout)
 	defer cancel()
 	start := time.Now()
-	tok, rest, err := ts.fetch(ctx)
+	ts.mu.Lock()
+	rejected := ts.rejected
+	ts.mu.Unlock()
+	tok, rest, err := ts.obtain(ctx, rejected)
 	ts.mu.Lock()
 	if err != nil {
 		ts.lastErr, ts.lastFail = err, time.Now()
 	} else {
-		lifetime := tok.Expiry.Sub(start)
-		margin := min(ts.margin, lifetime/2)
-		ts.tok, ts.rest, ts.refreshAt = tok, rest, tok.Expiry.Add(-margin)
+		ts.tok, ts.rest, ts.refreshAt = tok, rest, ts.refreshTime(tok, start)
 		ts.lastErr = nil
 	}
 	ts.inflight = nil
@@ -141,12 +147,111 @@ func (ts *tokenSource) refresh(call *refreshCall) {
 	}
 }
 
+// refreshTime is when tok is due for a refresh: the margin before its
+// expiry, clamped to half its lifetime. A token fetched at start lived
+// from then; a stored one says its lifetime in ExpiresIn.
+func (ts *tokenSource) refreshTime(tok *oauth2.Token, start time.Time) time.Time {
+	lifetime := tok.Expiry.Sub(start)
+	if tok.ExpiresIn > 0 && time.Duration(tok.ExpiresIn)*time.Second > lifetime {
+		lifetime = time.Duration(tok.ExpiresIn) * time.Second
+	}
+	margin := min(ts.margin, lifetime/2)
+	return tok.Expiry.Add(-margin)
+}
+
+// obtain gets a new token: from the TokenStore when there is one (see
+// TokenStore for the protocol), else, or when the store fails, from the
+// token endpoint.
+func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Token, string, error) {
+	if ts.store == nil {
+		return ts.fetch(ctx)
+	}
+	fail := func(op string, err error) (*oauth2.Token, string, error) {
+		ts.fallbacks.report("token store", fmt.Errorf("%w: token store %s: %w", ErrSharedStateUnavailable, op, err))
+		return ts.fetch(ctx)
+	}
+	leased := false
+	defer func() {
+		if leased {
+			if _, err := storeCall(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, ts.store.Release(ctx) }); err != nil {
+				ts.fallbacks.report("token store", fmt.Errorf("%w: token store release: %w", ErrSharedStateUnavailable, err))
+			}
+		}
+	}()
+	deadline := time.Now().Add(TokenLeaseWait)
+	for {
+		tok, rest, err := ts.load(ctx, rejected)
+		if err != nil {
+			return fail("load", err)
+		}
+		if tok != nil {
+			return tok, rest, nil
+		}
+		got, err := storeCall(ctx, func(ctx context.Context) (bool, error) { return ts.store.Lease(ctx, TokenLeaseTTL) })
+		if err != nil {
+			return fail("lease", err)
+		}
+		if got {
+			leased = true
+			// Another client may have stored a token between the Load
+			// and the Lease.
+			if tok, rest, err := ts.load(ctx, rejected); err == nil && tok != nil {
+				return tok, rest, nil
+			}
+			tok, rest, err := ts.fetch(ctx)
+			if err != nil {
+				return nil, "", err
+			}
+			if _, err := storeCall(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, ts.store.Store(ctx, tok) }); err != nil {
+				ts.fallbacks.report("token store", fmt.Errorf("%w: token store save: %w", ErrSharedStateUnavailable, err))
+			}
+			return tok, rest, nil
+		}
+		// Another client is refreshing: wait for its token.
+		if !time.Now().Before(deadline) {
+			ts.logger.LogAttrs(ctx, slog.LevelWarn, "sfmc: no token from the token store in time; fetching one",
+				slog.Duration("waited", TokenLeaseWait))
+			return ts.fetch(ctx)
+		}
+		t := time.NewTimer(tokenPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, "", fmt.Errorf("sfmc: waiting for the shared token: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// load returns the stored token when it is usable: valid beyond the
+// refresh margin and not the token rejected with a 401. Its REST base goes
+// through the same checks as a fetched token's.
+func (ts *tokenSource) load(ctx context.Context, rejected string) (*oauth2.Token, string, error) {
+	tok, err := storeCall(ctx, ts.store.Load)
+	if err != nil || tok == nil || tok.AccessToken == "" {
+		return nil, "", err
+	}
+	if tok.AccessToken == rejected || !time.Now().Before(ts.refreshTime(tok, time.Now())) {
+		return nil, "", nil
+	}
+	raw, _ := tok.Extra(extraRESTURL).(string)
+	rest, err := ts.restURL(raw)
+	if err != nil {
+		return nil, "", nil // unusable: fetch a new one
+	}
+	return tok, rest, nil
+}
+
 // invalidate drops the cached token. With old non-empty it drops it only
 // when it is still that token, so many goroutines seeing 401 for the same
 // token cause one refresh, not many.
 func (ts *tokenSource) invalidate(old string) {
 	ts.mu.Lock()
+	if old != "" {
+		ts.rejected = old
+	}
 	if ts.tok != nil && (old == "" || ts.tok.AccessToken == old) {
+		ts.rejected = ts.tok.AccessToken
 		ts.tok = nil
 		ts.refreshAt = time.Time{}
 	}

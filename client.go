@@ -120,6 +120,7 @@ type settings struct {
 	authURL, restURL string
 	limiter          Limiter
 	cooldown         Cooldown
+	store            TokenStore
 	retryMax         int
 	waitMin, waitMax time.Duration
 	logger           *slog.Logger
@@ -334,6 +335,7 @@ type Client struct {
 	rc        *retryablehttp.Client
 	limiter   Limiter
 	cooldown  Cooldown
+	fallbacks *fallbacks
 	logger    *slog.Logger
 	userAgent string
 	retryMax  int
@@ -405,6 +407,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		restURL:   s.restURL,
 		limiter:   s.limiter,
 		cooldown:  s.cooldown,
+		fallbacks: &fallbacks{logger: s.logger},
 		logger:    s.logger,
 		userAgent: s.userAgent,
 		retryMax:  s.retryMax,
@@ -417,13 +420,15 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	trustAny := s.authURL != "" || s.restURL != ""
 	fallbackREST := "https://" + cfg.Subdomain + ".rest.marketingcloudapis.com"
 	c.tokens = &tokenSource{
-		tokenURL: c.authURL + "/v2/token",
-		body:     tokenRequestBody(cfg),
-		hc:       &http.Client{Transport: base, Timeout: timeout, CheckRedirect: sameHost},
-		margin:   s.margin,
-		maxBytes: s.maxBytes,
-		logger:   s.logger,
-		ua:       s.userAgent,
+		tokenURL:  c.authURL + "/v2/token",
+		body:      tokenRequestBody(cfg),
+		hc:        &http.Client{Transport: base, Timeout: timeout, CheckRedirect: sameHost},
+		margin:    s.margin,
+		maxBytes:  s.maxBytes,
+		logger:    s.logger,
+		ua:        s.userAgent,
+		store:     s.store,
+		fallbacks: c.fallbacks,
 		restURL: func(raw string) (string, error) {
 			if s.restURL != "" {
 				return s.restURL, nil
@@ -437,6 +442,15 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 			}
 			return rest, nil
 		},
+	}
+	for _, sh := range []struct {
+		source string
+		v      any
+	}{{"limiter", s.limiter}, {"cool-down", s.cooldown}, {"token store", s.store}} {
+		if n, ok := sh.v.(FallbackNotifier); ok {
+			source := sh.source
+			n.NotifyFallback(func(err error) { c.fallbacks.report(source, err) })
+		}
 	}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   &http.Client{Transport: &transport{c: c, base: base}, Timeout: timeout, Jar: jar, CheckRedirect: sameHost},
@@ -554,7 +568,9 @@ func (c *Client) RESTURL(ctx context.Context) (string, error) {
 	return c.tokens.restBase(ctx)
 }
 
-// Invalidate drops the cached token; the next call gets a new one.
+// Invalidate drops the cached token; the next call gets a new one (with a
+// TokenStore, a token other than the dropped one: the store's copy of it is
+// not reused).
 func (c *Client) Invalidate() { c.tokens.invalidate("") }
 
 // TokenSource returns the client's token source as an oauth2.TokenSource:

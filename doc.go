@@ -32,6 +32,17 @@
 //   - Redirects to another host are refused, so the token never leaves the
 //     tenant's REST host.
 //
+// # Fleet mode
+//
+// Several processes using one API integration can share one token
+// (WithTokenStore and a TokenStore: one refresh per token lifetime for the
+// whole fleet, under a lease), one rate (WithLimiter with a shared Limiter)
+// and one 429 cool-down (WithCooldown with a shared Cooldown). The module
+// github.com/sfmc-go/sfmc/redisstore implements all three on Redis. When
+// shared state fails, the client goes on with local state and says so once:
+// through its logger, SharedStateErr and AlertSharedStateUnavailable
+// (shared components report through FallbackNotifier).
+//
 // # Errors
 //
 // One error model: *APIError for REST error answers, *RateLimitError for

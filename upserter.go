@@ -77,7 +77,9 @@ type UpserterConfig struct {
 	// dataflow alert: credentials rejected, IP not allowlisted, requests
 	// blocked (50200), and a failure ratio above FailureRatio over the
 	// last FailureWindow outcomes (raised again only after the ratio fell
-	// back below half the threshold). A panic in it is recovered.
+	// back below half the threshold); and, in fleet mode, the client's
+	// shared state falling back to local state
+	// (AlertSharedStateUnavailable). A panic in it is recovered.
 	OnAlert func(Alert)
 	// FailureWindow and FailureRatio configure the failure-ratio alert
 	// (defaults 200 outcomes and 0.5).
@@ -116,6 +118,13 @@ const (
 	AlertIPNotAllowlisted   AlertKind = "ip_not_allowlisted"
 	AlertBlocked            AlertKind = "blocked"
 	AlertFailureRatio       AlertKind = "failure_ratio"
+	// AlertSharedStateUnavailable: the client's shared state (fleet mode:
+	// TokenStore, shared Limiter or Cooldown) failed and the client went
+	// on with local state. Contacts are still sent, but the fleet may no
+	// longer share one token and one rate. Raised once per Upserter (also
+	// when the failure happened before NewUpserter); Err matches
+	// ErrSharedStateUnavailable.
+	AlertSharedStateUnavailable AlertKind = "shared_state_unavailable"
 )
 
 // Alert is a condition that needs a person: see UpserterConfig.OnAlert.
@@ -167,6 +176,8 @@ type Upserter struct {
 	stopping  bool
 	fatal     error
 	closeDone chan struct{}
+
+	unsubscribe func() // from the client's shared-state failures
 
 	alertMu   sync.Mutex
 	alerted   map[AlertKind]bool
@@ -254,6 +265,10 @@ func NewUpserter(c *Client, cfg UpserterConfig) (*Upserter, error) {
 		alerted:  make(map[AlertKind]bool),
 		window:   make([]bool, cfg.FailureWindow),
 	}
+	u.unsubscribe = c.fallbacks.subscribe(func(err error) {
+		u.alert(Alert{Kind: AlertSharedStateUnavailable, Err: err,
+			Message: "shared state unavailable, going on with local token, limiter and cool-down: " + err.Error()})
+	})
 	u.wg.Add(cfg.Workers)
 	for range cfg.Workers {
 		go u.worker()
@@ -458,6 +473,7 @@ func (u *Upserter) Close(ctx context.Context) error {
 	close(u.stop)
 	u.wg.Wait()
 	u.cancel()
+	u.unsubscribe()
 	return err
 }
 

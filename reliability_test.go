@@ -324,7 +324,7 @@ func TestUpserterFaultMatrix(t *testing.T) {
 // on either side for scheduling delays under -race. The margin is a whole
 // second because under -race 256 concurrent calls take ~300 ms each: a
 // refresh must finish well before the old token expires at the server (see
-// TestTokenExpiryCountsFromRequestStart for what happens otherwise). A 401
+// TestKnownBugTokenExpiryCountsFromReceipt for what happens otherwise). A 401
 // cannot add a fetch either: it invalidates only the token it was sent
 // with, and a refresh in flight is joined, not repeated.
 func TestTokenOneRequestPerLifetime(t *testing.T) {

@@ -327,8 +327,11 @@ func TestUpserterFaultMatrix(t *testing.T) {
 // TestKnownBugTokenExpiryCountsFromReceipt for what happens otherwise). A 401
 // cannot add a fetch either: it invalidates only the token it was sent
 // with, and a refresh in flight is joined, not repeated.
+//
+// Not parallel: its 256 busy goroutines would starve the timing-sensitive
+// parallel tests (TestUpserterRateEfficiency) on 2 cores, and alone it
+// keeps its own timeline.
 func TestTokenOneRequestPerLifetime(t *testing.T) {
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs for 5 s")
 	}

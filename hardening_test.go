@@ -58,7 +58,9 @@ func (h *hugeBody) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // manages to write at most the 1 MiB limit plus what the socket buffers
 // hold, far from 64 MiB.
 func TestResponseBodyCapped(t *testing.T) {
-	t.Parallel()
+	// Not parallel at the top: its parallel subtests run among themselves
+	// in the sequential phase, so their CPU burst does not overlap the
+	// timing-sensitive parallel tests (TestUpserterRateEfficiency).
 	const size = 64 << 20
 	for _, tc := range []struct {
 		name          string
@@ -110,7 +112,9 @@ func TestResponseBodyCapped(t *testing.T) {
 // TestDeeplyNestedAnswers: 100k nested arrays or objects as a REST or
 // token answer, with a success or an error status, are a clean error.
 func TestDeeplyNestedAnswers(t *testing.T) {
-	t.Parallel()
+	// Not parallel at the top: its parallel subtests run among themselves
+	// in the sequential phase, so their CPU burst does not overlap the
+	// timing-sensitive parallel tests (TestUpserterRateEfficiency).
 	bodies := map[string]string{
 		"arrays":  strings.Repeat("[", 100_000),
 		"objects": strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000),
@@ -209,7 +213,9 @@ func TestConfigInjection(t *testing.T) {
 // until the 10 s test deadline, and the shared cool-down does not block
 // the next call either.
 func TestRetryAfterAbsurdValues(t *testing.T) {
-	t.Parallel()
+	// Not parallel at the top: its parallel subtests run among themselves
+	// in the sequential phase, so their CPU burst does not overlap the
+	// timing-sensitive parallel tests (TestUpserterRateEfficiency).
 	future := time.Now().Add(24 * time.Hour).UTC().Format(http.TimeFormat)
 	past := time.Now().Add(-24 * time.Hour).UTC().Format(http.TimeFormat)
 	values := []string{"-5", "0", "99999999999", "1e308", "Inf", "NaN", "-Inf", future, past, "garbage", "0x10", " 7 ", "1.5", "3600", ""}

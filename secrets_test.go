@@ -125,7 +125,8 @@ func piiContact(key string) sfmc.Contact {
 // the printed Config and Client, and that the PII appears in no log record
 // above debug level.
 func TestSecretsNeverLeak(t *testing.T) {
-	t.Parallel()
+	// Not parallel: about a second of CPU that would disturb the
+	// timing-sensitive parallel tests (TestUpserterRateEfficiency).
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := sfmc.Config{Subdomain: "mcq4jrssqdlyc4lph19nnqgzzs84", ClientID: "client-id", ClientSecret: leakSecret, AccountID: "123", Scopes: []string{"a", "b"}}

@@ -112,13 +112,14 @@ func faultMatrixCells() []matrixCell {
 
 // outcomeUnknown reports whether a failed Outcome admits that SFMC may have
 // applied the write: the Upserter cancelled it in flight (ErrClosed "SFMC
-// may have applied it"), or the last attempt got no HTTP answer at all (a
-// dropped connection: the request may have been applied before the drop).
+// may have applied it"), one of its attempts got no answer (the Upserter
+// then says "SFMC may have applied it"), or the last attempt got no HTTP
+// answer at all (a dropped connection: applied before the drop, maybe).
 // Every other failure is an answer from SFMC (*APIError, *RateLimitError,
 // *ContactError) or a refusal before sending (ErrBlocked from the queue,
 // ErrInvalidContact): SFMC did not apply that write.
 func outcomeUnknown(err error) bool {
-	if errors.Is(err, sfmc.ErrClosed) {
+	if errors.Is(err, sfmc.ErrClosed) || strings.Contains(err.Error(), "SFMC may have applied it") {
 		return true
 	}
 	var ae *sfmc.APIError
@@ -375,4 +376,69 @@ func TestTokenOneRequestPerLifetime(t *testing.T) {
 	assert.Zero(t, failures.Load(), "failed calls (first: %v)", firstErr.Load())
 	assert.Greater(t, calls.Load(), int64(256), "every goroutine called")
 	assert.Equal(t, int64(3), ss.TokenRequests, "one token request per lifetime")
+}
+
+// TestUpserterFailureAfterUnansweredAttempt: the Upserter's first try is
+// applied by SFMC but its answer is lost (FaultDropAfterWrite); the
+// retry gets a 500, and the retry budget ends. The contact is stored, so
+// the failure must not read as definite: it must say SFMC may have applied
+// it (the last error, HTTP 500, stays reachable with errors.Is/As).
+// WithRetry(0) leaves the retries to the Upserter, which sees every
+// attempt's error. (Retries inside one client call are not visible to the
+// Upserter: see the report on client.go.)
+func TestUpserterFailureAfterUnansweredAttempt(t *testing.T) {
+	t.Parallel()
+	srv := sfmctest.NewServer()
+	tr := &http.Transport{}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		srv.Close()
+	})
+	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(),
+		sfmc.WithHTTPClient(&http.Client{Transport: tr}), sfmc.WithRetry(0, time.Millisecond, time.Millisecond))...)
+	require.NoError(t, err)
+	require.NoError(t, c.Verify(context.Background()))
+	srv.FailNext(1, sfmctest.FaultDropAfterWrite)
+	srv.FailNext(1, sfmctest.Fault500)
+	var out sfmc.Outcome
+	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 1, MaxAttempts: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond,
+		OnResult: func(o sfmc.Outcome) { out = o }})
+	require.NoError(t, err)
+	require.NoError(t, u.Add(context.Background(), sfmc.Contact{Key: "K", Attributes: []sfmc.AttributeValue{
+		{Set: "Email Demographics", Name: "First Name", Value: "Ann"}}}))
+	require.NoError(t, u.Close(context.Background()))
+
+	_, stored := srv.Contact("K")
+	require.True(t, stored, "the dropped first attempt was applied")
+	require.Error(t, out.Err, "the budget ended on a 500")
+	assert.ErrorIs(t, out.Err, sfmc.ErrServer, "the last error stays reachable")
+	assert.Contains(t, out.Err.Error(), "may have applied it")
+	assert.True(t, outcomeUnknown(out.Err), "a failure that may have been applied is not definite")
+}
+
+// TestKnownBugClientRetryHidesUnansweredAttempt: the same sequence as
+// TestUpserterFailureAfterUnansweredAttempt, but the retry happens inside
+// one client call (WithRetry(1)): client.go's do returns only the last
+// answer (HTTP 500), and nothing tells the caller that an earlier attempt
+// of the same call got no answer and was applied. The Upserter reports a
+// definite-looking failure for a stored contact. Fix (client.go): record
+// in callState that an attempt ended without an answer, and wrap the final
+// error (or expose it through callStats for the Upserter) so that it says
+// SFMC may have applied the request.
+func TestKnownBugClientRetryHidesUnansweredAttempt(t *testing.T) {
+	t.Skip("known bug: client.go do/checkRetry: an unanswered (dropped) attempt followed by an error answer is reported as that answer only")
+	t.Parallel()
+	srv := sfmctest.NewServer()
+	t.Cleanup(srv.Close)
+	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithRetry(1, time.Millisecond, time.Millisecond))...)
+	require.NoError(t, err)
+	require.NoError(t, c.Verify(context.Background()))
+	srv.FailNext(1, sfmctest.FaultDropAfterWrite)
+	srv.FailNext(1, sfmctest.Fault500)
+	_, err = c.Contacts.Upsert(context.Background(), sfmc.Contact{Key: "K", Attributes: []sfmc.AttributeValue{
+		{Set: "Email Demographics", Name: "First Name", Value: "Ann"}}})
+	require.Error(t, err)
+	_, stored := srv.Contact("K")
+	require.True(t, stored)
+	assert.True(t, outcomeUnknown(err), "error %q reads as definite for a stored contact", err)
 }

@@ -95,7 +95,9 @@ type Outcome struct {
 	// Err is nil on success, else a typed error: *ContactError, *APIError,
 	// *RateLimitError, ErrInvalidCredentials, ErrIPNotAllowlisted,
 	// ErrBlocked, or ErrClosed (with the Close context's error) when the
-	// Upserter was closed before the contact could be sent.
+	// Upserter was closed before the contact could be sent. When an
+	// attempt got no answer (dropped connection, timeout) the error text
+	// says "SFMC may have applied it": the contact may be stored anyway.
 	Err error
 	// Attempts is the number of HTTP requests made for the contact.
 	Attempts int

@@ -594,12 +594,17 @@ func rawText(v json.RawMessage) string {
 	return t
 }
 
+// codeSeparators drops the separators of result codes. Built once: a
+// Replacer of single bytes allocates a 256-entry table, which per message
+// made a FAIL answer of many small resultMessages allocate ~2500 times its
+// size.
+var codeSeparators = strings.NewReplacer("_", "", "-", "", " ", "")
+
 // unknownRefs reports the unknown attribute sets and attributes a result
 // message names, detected by its code (AttributeSetNotFound,
 // AttributeNotFound) or, for other shapes, by its text.
 func unknownRefs(m ResultMessage) []AttributeRef {
-	code := strings.ToLower(m.Code)
-	code = strings.NewReplacer("_", "", "-", "", " ", "").Replace(code)
+	code := codeSeparators.Replace(strings.ToLower(m.Code))
 	isSet := code == "attributesetnotfound" || code == "unknownattributeset"
 	isAttr := code == "attributenotfound" || code == "unknownattribute"
 	switch code {

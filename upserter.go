@@ -97,7 +97,9 @@ type Outcome struct {
 	// Err is nil on success, else a typed error: *ContactError, *APIError,
 	// *RateLimitError, ErrInvalidCredentials, ErrIPNotAllowlisted,
 	// ErrBlocked, or ErrClosed (with the Close context's error) when the
-	// Upserter was closed before the contact could be sent.
+	// Upserter was closed before the contact could be sent. When an
+	// attempt got no answer (dropped connection, timeout) the error text
+	// says "SFMC may have applied it": the contact may be stored anyway.
 	Err error
 	// Attempts is the number of HTTP requests made for the contact.
 	Attempts int
@@ -604,6 +606,7 @@ func (u *Upserter) send(e *entry) {
 	attempts := 0
 	var res *ContactResult
 	var err error
+	unanswered := false // a try got no answer: SFMC may have applied it
 	for try := 1; ; try++ {
 		if f := u.fatalErr(); f != nil {
 			err = f
@@ -616,6 +619,9 @@ func (u *Upserter) send(e *entry) {
 		u.throttled.Add(int64(cs.Throttled))
 		if err == nil {
 			break
+		}
+		if cs.Attempts > 0 && noAnswer(err) {
+			unanswered = true
 		}
 		if kind, ok := fatalKind(err); ok {
 			u.setFatal(kind, err)
@@ -637,6 +643,8 @@ func (u *Upserter) send(e *entry) {
 	}
 	if err != nil && u.ctx.Err() != nil && !errors.Is(err, ErrClosed) {
 		err = fmt.Errorf("%w while the contact was in flight (SFMC may have applied it): %w", ErrClosed, err)
+	} else if err != nil && unanswered {
+		err = fmt.Errorf("%w (an attempt got no answer: SFMC may have applied it)", err)
 	}
 	u.finish(e, res, err, attempts, true)
 }
@@ -697,6 +705,22 @@ func transient(err error) bool {
 		return true
 	}
 	// Anything else is a transport failure (connection reset, EOF, TLS…).
+	return true
+}
+
+// noAnswer reports whether a failed call ended without a readable answer
+// from SFMC after a request was sent (dropped connection, timeout, reset,
+// an answer too large to read): its outcome is unknown. Error answers,
+// refusals before sending and connections never established are not.
+func noAnswer(err error) bool {
+	var ae *APIError
+	var ce *ContactError
+	var oe *OAuthError
+	switch {
+	case errors.As(err, &ae), errors.As(err, &ce), errors.As(err, &oe), dialErr(err),
+		errors.Is(err, ErrInvalidContact), errors.Is(err, ErrClientRateLimited):
+		return false
+	}
 	return true
 }
 

@@ -241,6 +241,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.add(Request{Method: r.Method, Path: r.URL.Path, Status: status, Time: start})
 	s.stats.inflight.Add(-1)
+	if sw.conn != nil {
+		// Closed only now, after the counting: the client sees the drop
+		// only once Stats and Requests show it.
+		_ = sw.conn.Close()
+	}
 	if dropped && !sw.hijacked {
 		// The connection could not be hijacked (not HTTP/1.x): abort the
 		// response the way net/http documents.
@@ -355,14 +360,15 @@ func (s *Server) authorized(r *http.Request) bool {
 	return ok && time.Now().Before(exp)
 }
 
-// drop closes the connection of w without writing an answer.
+// drop takes over the connection of w without writing an answer;
+// serveHTTP closes it once the request is counted.
 func (s *Server) drop(w *statusWriter) {
 	conn, _, err := http.NewResponseController(w.ResponseWriter).Hijack()
 	if err != nil {
 		return
 	}
 	w.hijacked = true
-	_ = conn.Close()
+	w.conn = conn
 }
 
 // writeThrottled answers 429 with errorcode 50100 and Retry-After.
@@ -447,6 +453,7 @@ type statusWriter struct {
 	http.ResponseWriter
 	status   int
 	hijacked bool
+	conn     net.Conn // hijacked connection, closed by serveHTTP
 }
 
 func (w *statusWriter) WriteHeader(code int) {

@@ -1,0 +1,444 @@
+package sfmc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sfmc-go/sfmc"
+	"github.com/sfmc-go/sfmc/sfmctest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// matrixCell is one fault of the Upserter fault matrix.
+type matrixCell struct {
+	name string
+	// srv returns the simulator options of the cell (the seed is added).
+	srv []sfmctest.ServerOption
+	// client options added to the fast-retry defaults.
+	client []sfmc.Option
+	// during runs in its own goroutine while the contacts are sent, until
+	// stop is closed.
+	during func(srv *sfmctest.Server, stop <-chan struct{})
+	// blocked: the cell injects 429/50200, which stops the Upserter.
+	blocked bool
+	// check asserts what shows the fault really happened.
+	check func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats)
+}
+
+// matrixRow is one line of the table logged by TestUpserterFaultMatrix.
+type matrixRow struct {
+	fault                         string
+	seed                          int64
+	records, ok, failed, unknown  int
+	retries, throttled, tokenReqs int64
+}
+
+const matrixRecords = 200
+
+func faultMatrixCells() []matrixCell {
+	fast := sfmctest.WithRetryAfter(5 * time.Millisecond)
+	return []matrixCell{
+		{name: "none"},
+		{name: "429 storm 30%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault429, 0.30), fast},
+			check: func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.Positive(t, st.Throttled, "429s seen by the Upserter")
+				assert.Positive(t, ss.ByStatus[429], "429s sent by the simulator")
+			}},
+		{name: "429/50200 block 5%", blocked: true, srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultBlocked, 0.05)},
+			check: func(t *testing.T, _ sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.Positive(t, ss.ByStatus[429], "50200 answers sent")
+			}},
+		{name: "500 10%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault500, 0.10)},
+			check: func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.Positive(t, ss.ByStatus[500])
+				assert.Positive(t, st.Retried)
+			}},
+		{name: "503+Retry-After 10%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault503, 0.10), fast},
+			check: func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.Positive(t, ss.ByStatus[503])
+				assert.Positive(t, st.Retried)
+			}},
+		{name: "drop before write 10%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultDrop, 0.10)},
+			check: func(t *testing.T, _ sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.Positive(t, ss.Dropped)
+			}},
+		{name: "drop after write 10%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultDropAfterWrite, 0.10)},
+			check: func(t *testing.T, _ sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.Positive(t, ss.Dropped)
+				// Every dropped answer was applied, and its retry applied
+				// again: more writes than contacts.
+				assert.Greater(t, ss.Writes, int64(matrixRecords))
+			}},
+		{name: "token TTL 1s", srv: []sfmctest.ServerOption{sfmctest.WithTokenTTL(time.Second)},
+			// 200 contacts at 80/s: the run lasts about 2.5 s, more than
+			// two token lifetimes.
+			client: []sfmc.Option{sfmc.WithRateLimit(80, 1)},
+			check: func(t *testing.T, _ sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.GreaterOrEqual(t, ss.TokenRequests, int64(3), "tokens refreshed during the run")
+			}},
+		{name: "token revoked", client: []sfmc.Option{sfmc.WithRateLimit(400, 1)}, // ~0.5 s run
+			during: func(srv *sfmctest.Server, stop <-chan struct{}) {
+				tick := time.NewTicker(30 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						srv.RevokeTokens()
+					}
+				}
+			},
+			check: func(t *testing.T, _ sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.Positive(t, ss.ByStatus[401], "revoked tokens were refused")
+				assert.GreaterOrEqual(t, ss.TokenRequests, int64(2), "new tokens fetched after revocation")
+			}},
+		{name: "latency 20ms + tenant 150/s", srv: []sfmctest.ServerOption{sfmctest.WithLatency(20 * time.Millisecond), sfmctest.WithRateLimit(150, 5)},
+			check: func(t *testing.T, _ sfmc.UpserterStats, ss sfmctest.Stats) {
+				assert.GreaterOrEqual(t, ss.RESTRequests, int64(matrixRecords))
+			}},
+	}
+}
+
+// outcomeUnknown reports whether a failed Outcome admits that SFMC may have
+// applied the write: the Upserter cancelled it in flight (ErrClosed "SFMC
+// may have applied it"), one of its attempts got no answer (the Upserter
+// then says "SFMC may have applied it"), or the last attempt got no HTTP
+// answer at all (a dropped connection: applied before the drop, maybe).
+// Every other failure is an answer from SFMC (*APIError, *RateLimitError,
+// *ContactError) or a refusal before sending (ErrBlocked from the queue,
+// ErrInvalidContact): SFMC did not apply that write.
+func outcomeUnknown(err error) bool {
+	if errors.Is(err, sfmc.ErrClosed) || strings.Contains(err.Error(), "SFMC may have applied it") {
+		return true
+	}
+	var ae *sfmc.APIError
+	var ce *sfmc.ContactError
+	if errors.As(err, &ae) || errors.As(err, &ce) || errors.Is(err, sfmc.ErrInvalidContact) ||
+		errors.Is(err, sfmc.ErrBlocked) || errors.Is(err, sfmc.ErrInvalidCredentials) || errors.Is(err, sfmc.ErrIPNotAllowlisted) {
+		return false
+	}
+	return true
+}
+
+// runMatrixCell drives one Upserter through one fault with one seed and
+// checks the outcome contract. What it asserts:
+//
+//  1. Every Add that returned nil has exactly one Outcome, and no Outcome
+//     arrives for a key whose Add was refused. (In the 50200 cell Add
+//     refuses with ErrBlocked once the Upserter stopped.)
+//  2. Every key is unique to its Add, so "the values sent" are that Add's.
+//     A success is stored in the simulator with exactly those values: the
+//     stored sets equal the sent sets, no attribute more or less.
+//  3. A failure is either definite — SFMC answered and did not apply it,
+//     or it was never sent — and then the contact is absent from the
+//     simulator; or it says its outcome is unknown (outcomeUnknown), and
+//     then the contact may or may not be stored. A FaultDropAfterWrite
+//     applies the write and drops the answer: if that were the last
+//     attempt, the failure is a transport error (unknown) and the stored
+//     contact is allowed; a retry that succeeds makes it a success, checked
+//     by 2.
+//  4. Outside the 50200 cell the retry budget covers the faults, so no
+//     contact fails; in the 50200 cell every failure matches ErrBlocked.
+//  5. The Stats agree: added = accepted, succeeded + failed = accepted,
+//     nothing in flight or queued after Close.
+func runMatrixCell(t *testing.T, cell matrixCell, seed int64) matrixRow {
+	srvOpts := append([]sfmctest.ServerOption{sfmctest.WithSeed(seed), sfmctest.WithRequestLogSize(0)}, cell.srv...)
+	srv := sfmctest.NewServer(srvOpts...)
+	tr := &http.Transport{MaxIdleConnsPerHost: 16}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		srv.Close()
+	})
+	opts := append(srv.ClientOptions(),
+		sfmc.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}),
+		sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond))
+	c, err := sfmc.NewClient(srv.Config(), append(opts, cell.client...)...)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	outcomes := map[string][]sfmc.Outcome{}
+	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 8,
+		RetryWaitMin: time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
+		OnResult: func(o sfmc.Outcome) {
+			mu.Lock()
+			outcomes[o.Key] = append(outcomes[o.Key], o)
+			mu.Unlock()
+		}})
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	if cell.during != nil {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			cell.during(srv, stop)
+		}()
+	}
+	accepted := map[string]sfmc.Contact{}
+	refused := map[string]bool{}
+	prefix := strings.NewReplacer(" ", "_", "/", "_", "%", "pc", "+", "_").Replace(cell.name)
+	for i := range matrixRecords {
+		key := fmt.Sprintf("%s-s%d-K%03d", prefix, seed, i)
+		ct := sfmc.Contact{Key: key, Attributes: []sfmc.AttributeValue{
+			{Set: "Email Addresses", Name: "Email Address", Value: fmt.Sprintf("k%03d-s%d@example.com", i, seed)},
+			{Set: "Email Demographics", Name: "First Name", Value: fmt.Sprintf("First %d/%d", i, seed)},
+			{Set: "Email Demographics", Name: "Last Name", Value: cell.name},
+		}}
+		if err := u.Add(context.Background(), ct); err != nil {
+			require.True(t, cell.blocked, "Add refused outside the 50200 cell: %v", err)
+			require.ErrorIs(t, err, sfmc.ErrBlocked)
+			refused[key] = true
+			continue
+		}
+		accepted[key] = ct
+	}
+	require.NoError(t, u.Close(context.Background()))
+	close(stop)
+	bg.Wait()
+
+	row := matrixRow{fault: cell.name, seed: seed, records: len(accepted)}
+	mu.Lock()
+	defer mu.Unlock()
+	for key := range outcomes {
+		_, ok := accepted[key]
+		require.True(t, ok, "outcome for %s, whose Add was refused", key)
+	}
+	for key, sent := range accepted {
+		outs := outcomes[key]
+		require.Len(t, outs, 1, "outcomes of %s", key)
+		o := outs[0]
+		stored, inSim := srv.Contact(key)
+		if o.Err == nil {
+			row.ok++
+			require.True(t, inSim, "success %s is in the simulator", key)
+			want := map[string]map[string]any{}
+			for _, a := range sent.Attributes {
+				if want[a.Set] == nil {
+					want[a.Set] = map[string]any{}
+				}
+				want[a.Set][a.Name] = a.Value
+			}
+			require.Equal(t, want, stored.Sets, "stored values of %s", key)
+			continue
+		}
+		row.failed++
+		if cell.blocked {
+			require.ErrorIs(t, o.Err, sfmc.ErrBlocked, "failure of %s", key)
+		}
+		if outcomeUnknown(o.Err) {
+			row.unknown++
+			continue
+		}
+		require.False(t, inSim, "%s reported failed (%v) but stored in the simulator", key, o.Err)
+	}
+	if cell.blocked {
+		assert.Positive(t, row.failed, "the 50200 answer failed at least its own contact")
+	} else {
+		assert.Zero(t, row.failed, "the retry budget covers transient faults")
+	}
+	st := u.Stats()
+	assert.Equal(t, int64(len(accepted)), st.Added)
+	assert.Equal(t, int64(row.ok), st.Succeeded)
+	assert.Equal(t, int64(row.failed), st.Failed)
+	assert.Zero(t, st.InFlight)
+	assert.Zero(t, st.QueueDepth)
+	ss := srv.Stats()
+	if cell.check != nil {
+		cell.check(t, st, ss)
+	}
+	row.retries, row.throttled, row.tokenReqs = st.Retried, ss.ByStatus[429], ss.TokenRequests
+	return row
+}
+
+// TestUpserterFaultMatrix runs every fault with three seeds, cells in
+// parallel, then checks that no goroutine is left. It is not parallel
+// itself: parallel tests are paused while a sequential test runs, so the
+// goroutine count is this test's alone.
+func TestUpserterFaultMatrix(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fault matrix skipped in -short mode")
+	}
+	baseline := runtime.NumGoroutine()
+	var mu sync.Mutex
+	var rows []matrixRow
+	t.Run("cells", func(t *testing.T) {
+		for _, cell := range faultMatrixCells() {
+			for _, seed := range []int64{1, 2, 3} {
+				t.Run(fmt.Sprintf("%s/seed=%d", cell.name, seed), func(t *testing.T) {
+					t.Parallel()
+					row := runMatrixCell(t, cell, seed)
+					mu.Lock()
+					rows = append(rows, row)
+					mu.Unlock()
+				})
+			}
+		}
+	})
+	sort.Slice(rows, func(i, j int) bool {
+		if rows[i].fault != rows[j].fault {
+			return rows[i].fault < rows[j].fault
+		}
+		return rows[i].seed < rows[j].seed
+	})
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n%-28s %4s %7s %5s %6s %7s %7s %5s %6s\n", "fault", "seed", "records", "ok", "failed", "unknown", "retries", "429s", "tokens")
+	for _, r := range rows {
+		fmt.Fprintf(&b, "%-28s %4d %7d %5d %6d %7d %7d %5d %6d\n", r.fault, r.seed, r.records, r.ok, r.failed, r.unknown, r.retries, r.throttled, r.tokenReqs)
+	}
+	t.Log(b.String())
+	require.Len(t, rows, 3*len(faultMatrixCells()), "every cell ran")
+
+	// Polled by hand: assert.Eventually would count its own goroutine.
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > baseline {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutines: baseline %d, now %d:\n%s", baseline, n, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// TestTokenOneRequestPerLifetime: 256 goroutines call the API without
+// pause for three token lifetimes; the simulator must see exactly three
+// token requests.
+//
+// Arithmetic: the simulator issues tokens with TTL 3 s (expires_in 3). The
+// client refreshes margin = min(1 s, lifetime/2 = 1.5 s) = 1 s before
+// expiry, i.e. 2 s after each fetch, and serves the old token while the
+// refresh runs. With t0 the first fetch, the fetches happen at t0, ≈t0+2 s
+// and ≈t0+4 s (each a little late: the first call after the refresh point
+// starts it); the 4th would start at ≈t0+6 s. The goroutines stop starting
+// calls at t0+5 s, midway between the 3rd fetch and the 4th: 1 s of slack
+// on either side for scheduling delays under -race. The margin is a whole
+// second because under -race 256 concurrent calls take ~300 ms each: a
+// refresh must finish well before the old token expires at the server (see
+// TestKnownBugTokenExpiryCountsFromReceipt for what happens otherwise). A 401
+// cannot add a fetch either: it invalidates only the token it was sent
+// with, and a refresh in flight is joined, not repeated.
+//
+// Not parallel: its 256 busy goroutines would starve the timing-sensitive
+// parallel tests (TestUpserterRateEfficiency) on 2 cores, and alone it
+// keeps its own timeline.
+func TestTokenOneRequestPerLifetime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for 5 s")
+	}
+	srv := sfmctest.NewServer(sfmctest.WithTokenTTL(3*time.Second), sfmctest.WithRequestLogSize(0))
+	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		srv.Close()
+	})
+	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(),
+		sfmc.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}),
+		sfmc.WithTokenRefreshMargin(time.Second),
+		sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond))...)
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, c.Verify(ctx)) // the first fetch: t0
+	t0 := time.Now()
+	stopAt := t0.Add(5 * time.Second)
+
+	var calls, failures atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for g := range 256 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ct := sfmc.Contact{Key: fmt.Sprintf("T%03d", g), Attributes: []sfmc.AttributeValue{
+				{Set: "Email Demographics", Name: "First Name", Value: "x"}}}
+			for time.Now().Before(stopAt) {
+				calls.Add(1)
+				if _, err := c.Contacts.Upsert(ctx, ct); err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ss := srv.Stats()
+	t.Logf("%d calls by 256 goroutines in %v, %d token requests, %d answers 401", calls.Load(), time.Since(t0).Round(time.Millisecond), ss.TokenRequests, ss.ByStatus[401])
+	assert.Zero(t, failures.Load(), "failed calls (first: %v)", firstErr.Load())
+	assert.Greater(t, calls.Load(), int64(256), "every goroutine called")
+	assert.Equal(t, int64(3), ss.TokenRequests, "one token request per lifetime")
+}
+
+// TestUpserterFailureAfterUnansweredAttempt: the Upserter's first try is
+// applied by SFMC but its answer is lost (FaultDropAfterWrite); the
+// retry gets a 500, and the retry budget ends. The contact is stored, so
+// the failure must not read as definite: it must say SFMC may have applied
+// it (the last error, HTTP 500, stays reachable with errors.Is/As).
+// WithRetry(0) leaves the retries to the Upserter, which sees every
+// attempt's error. (Retries inside one client call are not visible to the
+// Upserter: see the report on client.go.)
+func TestUpserterFailureAfterUnansweredAttempt(t *testing.T) {
+	t.Parallel()
+	srv := sfmctest.NewServer()
+	tr := &http.Transport{}
+	t.Cleanup(func() {
+		tr.CloseIdleConnections()
+		srv.Close()
+	})
+	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(),
+		sfmc.WithHTTPClient(&http.Client{Transport: tr}), sfmc.WithRetry(0, time.Millisecond, time.Millisecond))...)
+	require.NoError(t, err)
+	require.NoError(t, c.Verify(context.Background()))
+	srv.FailNext(1, sfmctest.FaultDropAfterWrite)
+	srv.FailNext(1, sfmctest.Fault500)
+	var out sfmc.Outcome
+	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 1, MaxAttempts: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond,
+		OnResult: func(o sfmc.Outcome) { out = o }})
+	require.NoError(t, err)
+	require.NoError(t, u.Add(context.Background(), sfmc.Contact{Key: "K", Attributes: []sfmc.AttributeValue{
+		{Set: "Email Demographics", Name: "First Name", Value: "Ann"}}}))
+	require.NoError(t, u.Close(context.Background()))
+
+	_, stored := srv.Contact("K")
+	require.True(t, stored, "the dropped first attempt was applied")
+	require.Error(t, out.Err, "the budget ended on a 500")
+	assert.ErrorIs(t, out.Err, sfmc.ErrServer, "the last error stays reachable")
+	assert.Contains(t, out.Err.Error(), "may have applied it")
+	assert.True(t, outcomeUnknown(out.Err), "a failure that may have been applied is not definite")
+}
+
+// TestKnownBugClientRetryHidesUnansweredAttempt: the same sequence as
+// TestUpserterFailureAfterUnansweredAttempt, but the retry happens inside
+// one client call (WithRetry(1)): client.go's do returns only the last
+// answer (HTTP 500), and nothing tells the caller that an earlier attempt
+// of the same call got no answer and was applied. The Upserter reports a
+// definite-looking failure for a stored contact. Fix (client.go): record
+// in callState that an attempt ended without an answer, and wrap the final
+// error (or expose it through callStats for the Upserter) so that it says
+// SFMC may have applied the request.
+func TestKnownBugClientRetryHidesUnansweredAttempt(t *testing.T) {
+	t.Skip("known bug: client.go do/checkRetry: an unanswered (dropped) attempt followed by an error answer is reported as that answer only")
+	t.Parallel()
+	srv := sfmctest.NewServer()
+	t.Cleanup(srv.Close)
+	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithRetry(1, time.Millisecond, time.Millisecond))...)
+	require.NoError(t, err)
+	require.NoError(t, c.Verify(context.Background()))
+	srv.FailNext(1, sfmctest.FaultDropAfterWrite)
+	srv.FailNext(1, sfmctest.Fault500)
+	_, err = c.Contacts.Upsert(context.Background(), sfmc.Contact{Key: "K", Attributes: []sfmc.AttributeValue{
+		{Set: "Email Demographics", Name: "First Name", Value: "Ann"}}})
+	require.Error(t, err)
+	_, stored := srv.Contact("K")
+	require.True(t, stored)
+	assert.True(t, outcomeUnknown(err), "error %q reads as definite for a stored contact", err)
+}

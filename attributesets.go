@@ -121,24 +121,24 @@ func (l *localized) UnmarshalJSON(b []byte) error {
 }
 
 type wireAttributeSet struct {
-	ID                 string          `json:"id"`
-	Key                string          `json:"key"`
-	Name               localized       `json:"name"`
-	FullyQualifiedName string          `json:"fullyQualifiedName"`
-	StorageLogicalType string          `json:"storageLogicalType"`
-	CategoryID         int64           `json:"categoryID"`
-	IsRoot             bool            `json:"isRoot"`
-	IsSendable         bool            `json:"isSendable"`
-	IsShared           bool            `json:"isShared"`
-	IsEvent            bool            `json:"isEvent"`
-	IsSystemDefined    bool            `json:"isSystemDefined"`
-	IsReadOnly         bool            `json:"isReadOnly"`
-	CanAddValues       bool            `json:"canAddValues"`
-	CanModify          bool            `json:"canModify"`
-	CanRemove          bool            `json:"canRemove"`
-	ApplicationID      string          `json:"applicationID"`
-	ApplicationKey     string          `json:"applicationKey"`
-	Attributes         []wireAttribute `json:"attributes"`
+	ID                 string    `json:"id"`
+	Key                string    `json:"key"`
+	Name               localized `json:"name"`
+	FullyQualifiedName string    `json:"fullyQualifiedName"`
+	StorageLogicalType string    `json:"storageLogicalType"`
+	CategoryID         int64     `json:"categoryID"`
+	IsRoot             bool      `json:"isRoot"`
+	IsSendable         bool      `json:"isSendable"`
+	IsShared           bool      `json:"isShared"`
+	IsEvent            bool      `json:"isEvent"`
+	IsSystemDefined    bool      `json:"isSystemDefined"`
+	IsReadOnly         bool      `json:"isReadOnly"`
+	CanAddValues       bool      `json:"canAddValues"`
+	CanModify          bool      `json:"canModify"`
+	CanRemove          bool      `json:"canRemove"`
+	ApplicationID      string    `json:"applicationID"`
+	ApplicationKey     string    `json:"applicationKey"`
+	Attributes         jsonArray `json:"attributes"`
 }
 
 type wireAttribute struct {
@@ -160,7 +160,9 @@ type wireAttribute struct {
 	DisplayOrder       int       `json:"displayOrder"`
 }
 
-func (w *wireAttributeSet) definition() *AttributeSetDefinition {
+// definition converts a decoded set, decoding its attributes; budget is
+// how many attributes may still be decoded for the answer being read.
+func (w *wireAttributeSet) definition(budget *int) (*AttributeSetDefinition, error) {
 	d := &AttributeSetDefinition{
 		ID: w.ID, Key: w.Key, Name: string(w.Name), FullyQualifiedName: w.FullyQualifiedName,
 		StorageLogicalType: w.StorageLogicalType, CategoryID: w.CategoryID,
@@ -168,13 +170,15 @@ func (w *wireAttributeSet) definition() *AttributeSetDefinition {
 		IsSystemDefined: w.IsSystemDefined, IsReadOnly: w.IsReadOnly, CanAddValues: w.CanAddValues,
 		CanModify: w.CanModify, CanRemove: w.CanRemove,
 		ApplicationID: w.ApplicationID, ApplicationKey: w.ApplicationKey,
-		Attributes: make([]*AttributeDefinition, 0, len(w.Attributes)),
 	}
 	if d.Name == "" {
 		d.Name = d.FullyQualifiedName
 	}
-	for i := range w.Attributes {
-		a := &w.Attributes[i]
+	n, err := w.Attributes.each(*budget, func(raw []byte) error {
+		var a wireAttribute
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return err
+		}
 		d.Attributes = append(d.Attributes, &AttributeDefinition{
 			ID: a.ID, Key: a.Key, Name: string(a.Name), FullyQualifiedName: a.FullyQualifiedName,
 			DataType: a.DataType, StorageName: a.StorageName, Description: a.Description, Length: a.Length,
@@ -182,8 +186,16 @@ func (w *wireAttributeSet) definition() *AttributeSetDefinition {
 			IsPrimaryKey: a.IsPrimaryKey, IsSystemDefined: a.IsSystemDefined, IsIdentityValue: a.IsIdentityValue,
 			DisplayOrder: a.DisplayOrder,
 		})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("attribute set %q: %w", d.Name, err)
 	}
-	return d
+	if n > *budget {
+		return nil, fmt.Errorf("attribute set %q: more than %d attributes in one answer; the client refuses to decode them", d.Name, maxPageAttributes)
+	}
+	*budget -= n
+	return d, nil
 }
 
 // List reads one page of attribute-set definitions (GET
@@ -210,17 +222,35 @@ func (s *AttributeSetsService) List(ctx context.Context, opts *ListOptions) (*At
 		return nil, err
 	}
 	var w struct {
-		Page     int                `json:"page"`
-		PageSize int                `json:"pageSize"`
-		Count    int                `json:"count"`
-		Items    []wireAttributeSet `json:"items"`
+		Page     int       `json:"page"`
+		PageSize int       `json:"pageSize"`
+		Count    int       `json:"count"`
+		Items    jsonArray `json:"items"`
 	}
 	if err := json.Unmarshal(resp, &w); err != nil {
 		return nil, fmt.Errorf("sfmc: List: decoding attribute set definitions: %w", err)
 	}
-	p := &AttributeSetPage{Page: w.Page, PageSize: w.PageSize, Count: w.Count, Items: make([]*AttributeSetDefinition, 0, len(w.Items))}
-	for i := range w.Items {
-		p.Items = append(p.Items, w.Items[i].definition())
+	// Count first: a page beyond the cap is refused before anything of it
+	// is decoded.
+	if n, _ := w.Items.each(0, nil); n > maxPageItems {
+		return nil, fmt.Errorf("sfmc: List: the page holds %d attribute sets, more than the %d the client decodes", n, maxPageItems)
+	}
+	p := &AttributeSetPage{Page: w.Page, PageSize: w.PageSize, Count: w.Count}
+	budget := maxPageAttributes
+	_, err = w.Items.each(maxPageItems, func(raw []byte) error {
+		var ws wireAttributeSet
+		if err := json.Unmarshal(raw, &ws); err != nil {
+			return err
+		}
+		d, err := ws.definition(&budget)
+		if err != nil {
+			return err
+		}
+		p.Items = append(p.Items, d)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sfmc: List: decoding attribute set definitions: %w", err)
 	}
 	return p, nil
 }
@@ -244,7 +274,12 @@ func (s *AttributeSetsService) Get(ctx context.Context, id string) (*AttributeSe
 	if w.Item == nil {
 		return nil, fmt.Errorf("sfmc: Get: answer for attribute set %q holds no item", id)
 	}
-	return w.Item.definition(), nil
+	budget := maxPageAttributes
+	d, err := w.Item.definition(&budget)
+	if err != nil {
+		return nil, fmt.Errorf("sfmc: Get: decoding attribute set definition: %w", err)
+	}
+	return d, nil
 }
 
 // All iterates over every attribute-set definition, page by page, from

@@ -72,6 +72,16 @@ type refreshCall struct {
 	err  error
 }
 
+// String describes the token source without the secret or the token.
+func (ts *tokenSource) String() string { return "sfmc.TokenSource{" + ts.tokenURL + "}" }
+
+// GoString is String, for %#v.
+func (ts *tokenSource) GoString() string { return ts.String() }
+
+// Format prints String's redacted text for every verb, so that printing
+// Client.TokenSource() never shows the request body with the secret.
+func (ts *tokenSource) Format(f fmt.State, verb rune) { fmt.Fprint(f, ts.String()) }
+
 // Token returns a valid token, fetching one when needed. It implements
 // oauth2.TokenSource (with a background context).
 func (ts *tokenSource) Token() (*oauth2.Token, error) {
@@ -298,6 +308,10 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, string, error)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", ts.ua)
+	// The lifetime counts from the request, not the answer: SFMC starts
+	// the clock when it issues the token, and a slow answer must not make
+	// the client use a token the server has already expired.
+	sent := time.Now()
 	resp, err := ts.hc.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -314,7 +328,7 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, string, error)
 		}
 		return nil, "", fmt.Errorf("sfmc: token request to %s: reading answer: %w", ts.tokenURL, err)
 	}
-	return parseTokenAnswer(resp.StatusCode, resp.Header, body, ts.tokenURL, time.Now(), ts.restURL)
+	return parseTokenAnswer(resp.StatusCode, resp.Header, body, ts.tokenURL, sent, ts.restURL)
 }
 
 // parseTokenAnswer turns a token endpoint answer into a token, the REST

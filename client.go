@@ -589,14 +589,15 @@ type request struct {
 // callState follows one call through its attempts; the transport and the
 // retry policy share it through the request context.
 type callState struct {
-	host      string // REST host: the token goes to no other
-	method    string
-	token     string // access token of the last attempt
-	retried   bool   // the 401 retry has been used
-	retries   int    // other retries so far
-	lastCode  int    // errorcode of the last 429/503 answer
-	attempts  int
-	throttled int // 429 answers seen
+	host       string // REST host: the token goes to no other
+	method     string
+	token      string // access token of the last attempt
+	retried    bool   // the 401 retry has been used
+	retries    int    // other retries so far
+	lastCode   int    // errorcode of the last 429/503 answer
+	attempts   int
+	throttled  int  // 429 answers seen
+	unanswered bool // an attempt was sent and got no answer
 }
 
 type callStateKey struct{}
@@ -605,6 +606,9 @@ type callStateKey struct{}
 type callStats struct {
 	Attempts  int
 	Throttled int
+	// Unanswered reports that an attempt was sent and got no answer
+	// (dropped connection, timeout): SFMC may have applied it.
+	Unanswered bool
 }
 
 type callStatsKey struct{}
@@ -660,6 +664,7 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	if cs, ok := ctx.Value(callStatsKey{}).(*callStats); ok {
 		cs.Attempts += st.attempts
 		cs.Throttled += st.throttled
+		cs.Unanswered = cs.Unanswered || st.unanswered
 	}
 	if err != nil {
 		if resp != nil {
@@ -692,7 +697,13 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	// The error reports the wait SFMC asked for, uncapped (see
 	// RateLimitError.RetryAfter); only the client's own waits are capped.
 	ra, _ := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), 0)
-	return nil, decodeAPIError(resp.StatusCode, r.method, clean, body, resp.Header.Get("X-Request-Id"), ra)
+	apiErr := decodeAPIError(resp.StatusCode, r.method, clean, body, resp.Header.Get("X-Request-Id"), ra)
+	if st.unanswered && r.method != http.MethodGet {
+		// This answer is not the whole story: an earlier attempt was sent
+		// and never answered, and SFMC may have applied it.
+		return nil, fmt.Errorf("%w (an earlier attempt got no answer: SFMC may have applied it)", apiErr)
+	}
+	return nil, apiErr
 }
 
 func (c *Client) logCall(ctx context.Context, method, path string, status, attempts int, start time.Time, err error) {
@@ -745,6 +756,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	r2.Header["Authorization"] = []string{"Bearer " + tok.AccessToken}
 	resp, err := t.base.RoundTrip(r2)
+	if err != nil && !dialErr(err) {
+		st.unanswered = true
+	}
 	if err != nil || (resp.StatusCode != 429 && resp.StatusCode != 503) {
 		return resp, err
 	}

@@ -459,18 +459,18 @@ type ContactResult struct {
 // documented contactId (encoding/json matches keys case-insensitively);
 // rowsAffetcted is the documented typo.
 type wireContactResult struct {
-	OperationStatus         string            `json:"operationStatus"`
-	RowsAffected            int64             `json:"rowsAffected"`
-	RowsAffetcted           int64             `json:"rowsAffetcted"`
-	ContactKey              string            `json:"contactKey"`
-	ContactID               int64             `json:"contactID"`
-	ContactTypeID           int64             `json:"contactTypeID"`
-	IsNewContactKey         bool              `json:"isNewContactKey"`
-	HasErrors               bool              `json:"hasErrors"`
-	RequestServiceMessageID string            `json:"requestServiceMessageID"`
-	ServiceMessageID        string            `json:"serviceMessageID"`
-	ResponseDateTime        string            `json:"responseDateTime"`
-	ResultMessages          []json.RawMessage `json:"resultMessages"`
+	OperationStatus         string    `json:"operationStatus"`
+	RowsAffected            int64     `json:"rowsAffected"`
+	RowsAffetcted           int64     `json:"rowsAffetcted"`
+	ContactKey              string    `json:"contactKey"`
+	ContactID               int64     `json:"contactID"`
+	ContactTypeID           int64     `json:"contactTypeID"`
+	IsNewContactKey         bool      `json:"isNewContactKey"`
+	HasErrors               bool      `json:"hasErrors"`
+	RequestServiceMessageID string    `json:"requestServiceMessageID"`
+	ServiceMessageID        string    `json:"serviceMessageID"`
+	ResponseDateTime        string    `json:"responseDateTime"`
+	ResultMessages          jsonArray `json:"resultMessages"`
 }
 
 // decodeContactResult turns a 2xx contacts answer into a result, or a
@@ -491,14 +491,18 @@ func decodeContactResult(key string, body []byte) (*ContactResult, error) {
 		if ce.OperationStatus == "" {
 			ce.OperationStatus = "FAIL"
 		}
-		for _, raw := range w.ResultMessages {
-			m := parseResultMessage(raw)
+		n, _ := w.ResultMessages.each(maxMessages, func(raw []byte) error {
+			m := parseResultMessage(json.RawMessage(raw))
 			ce.Messages = append(ce.Messages, m)
 			for _, u := range unknownRefs(m) {
 				if !containsRef(ce.Unknown, u) {
 					ce.Unknown = append(ce.Unknown, u)
 				}
 			}
+			return nil
+		})
+		if n > maxMessages {
+			ce.Messages = append(ce.Messages, ResultMessage{Message: fmt.Sprintf("... and %d more result messages", n-maxMessages)})
 		}
 		return nil, ce
 	}

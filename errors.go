@@ -108,7 +108,7 @@ func (e *APIError) Error() string {
 	}
 	if e.RequestID != "" {
 		b.WriteString(" (request id ")
-		b.WriteString(e.RequestID)
+		b.WriteString(oneLine(truncate(e.RequestID, 100)))
 		b.WriteByte(')')
 	}
 	return b.String()
@@ -229,7 +229,7 @@ func decodeAPIError(status int, method, rawURL string, body []byte, requestID st
 		e.Message = w.Message
 		e.Code = w.code()
 		e.Documentation = w.Documentation
-		for _, raw := range w.AdditionalErrors {
+		n, _ := w.AdditionalErrors.each(maxMessages, func(raw []byte) error {
 			var m struct {
 				Message string `json:"message"`
 			}
@@ -238,6 +238,10 @@ func decodeAPIError(status int, method, rawURL string, body []byte, requestID st
 			} else {
 				e.AdditionalErrors = append(e.AdditionalErrors, truncate(string(raw), 200))
 			}
+			return nil
+		})
+		if n > maxMessages {
+			e.AdditionalErrors = append(e.AdditionalErrors, fmt.Sprintf("... and %d more", n-maxMessages))
 		}
 		if e.RequestID == "" {
 			e.RequestID = w.RequestServiceMessageID
@@ -261,12 +265,12 @@ func decodeAPIError(status int, method, rawURL string, body []byte, requestID st
 // wireError is the REST error body. errorcode is decoded leniently: SFMC
 // documents a number, some clients have seen strings.
 type wireError struct {
-	Message                 string            `json:"message"`
-	ErrorCode               json.RawMessage   `json:"errorcode"`
-	Documentation           string            `json:"documentation"`
-	RetryAfter              *float64          `json:"retryAfter"`
-	AdditionalErrors        []json.RawMessage `json:"additionalErrors"`
-	RequestServiceMessageID string            `json:"requestServiceMessageID"`
+	Message                 string          `json:"message"`
+	ErrorCode               json.RawMessage `json:"errorcode"`
+	Documentation           string          `json:"documentation"`
+	RetryAfter              *float64        `json:"retryAfter"`
+	AdditionalErrors        jsonArray       `json:"additionalErrors"`
+	RequestServiceMessageID string          `json:"requestServiceMessageID"`
 }
 
 func (w *wireError) code() int {

@@ -325,7 +325,7 @@ func TestUpserterFaultMatrix(t *testing.T) {
 // on either side for scheduling delays under -race. The margin is a whole
 // second because under -race 256 concurrent calls take ~300 ms each: a
 // refresh must finish well before the old token expires at the server (see
-// TestKnownBugTokenExpiryCountsFromReceipt for what happens otherwise). A 401
+// TestTokenExpiryCountsFromReceipt for what happens otherwise). A 401
 // cannot add a fetch either: it invalidates only the token it was sent
 // with, and a refresh in flight is joined, not repeated.
 //
@@ -416,7 +416,7 @@ func TestUpserterFailureAfterUnansweredAttempt(t *testing.T) {
 	assert.True(t, outcomeUnknown(out.Err), "a failure that may have been applied is not definite")
 }
 
-// TestKnownBugClientRetryHidesUnansweredAttempt: the same sequence as
+// TestClientRetryHidesUnansweredAttempt: the same sequence as
 // TestUpserterFailureAfterUnansweredAttempt, but the retry happens inside
 // one client call (WithRetry(1)): client.go's do returns only the last
 // answer (HTTP 500), and nothing tells the caller that an earlier attempt
@@ -425,8 +425,7 @@ func TestUpserterFailureAfterUnansweredAttempt(t *testing.T) {
 // in callState that an attempt ended without an answer, and wrap the final
 // error (or expose it through callStats for the Upserter) so that it says
 // SFMC may have applied the request.
-func TestKnownBugClientRetryHidesUnansweredAttempt(t *testing.T) {
-	t.Skip("known bug: client.go do/checkRetry: an unanswered (dropped) attempt followed by an error answer is reported as that answer only")
+func TestClientRetryHidesUnansweredAttempt(t *testing.T) {
 	t.Parallel()
 	srv := sfmctest.NewServer()
 	t.Cleanup(srv.Close)

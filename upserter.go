@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -620,7 +621,7 @@ func (u *Upserter) send(e *entry) {
 		if err == nil {
 			break
 		}
-		if cs.Attempts > 0 && noAnswer(err) {
+		if cs.Unanswered || (cs.Attempts > 0 && noAnswer(err)) {
 			unanswered = true
 		}
 		if kind, ok := fatalKind(err); ok {
@@ -643,7 +644,7 @@ func (u *Upserter) send(e *entry) {
 	}
 	if err != nil && u.ctx.Err() != nil && !errors.Is(err, ErrClosed) {
 		err = fmt.Errorf("%w while the contact was in flight (SFMC may have applied it): %w", ErrClosed, err)
-	} else if err != nil && unanswered {
+	} else if err != nil && unanswered && !strings.Contains(err.Error(), "SFMC may have applied it") {
 		err = fmt.Errorf("%w (an attempt got no answer: SFMC may have applied it)", err)
 	}
 	u.finish(e, res, err, attempts, true)

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sfmc-go/sfmc/sfmctest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPushFaultMatrix runs `sfmc push` against the simulator under each
+// fault × 3 seeds and checks, for every input record read (all of them,
+// but for a 50200 block, which stops the push where it happened):
+//   - it is counted once: read == upserted + failed, and the failures file
+//     has exactly `failed` records, one per line number;
+//   - every record not in the failures file is stored in the simulator with
+//     exactly the values it maps to (strongest status per Mapping ID);
+//   - a record in the failures file is not stored, unless its error says
+//     SFMC may have applied it (an attempt got no answer).
+//
+// The run's table is printed in the test log.
+func TestPushFaultMatrix(t *testing.T) {
+	t.Parallel()
+	const records = 120
+	type cell struct {
+		name   string
+		opts   []sfmctest.ServerOption
+		args   []string
+		during func(*sfmctest.Server)
+		block  bool // 50200: the push stops early, by design
+	}
+	fast := sfmctest.WithRetryAfter(5 * time.Millisecond)
+	cells := []cell{
+		{name: "none"},
+		{name: "429 storm 30%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault429, 0.3), fast}},
+		{name: "429/50200 block 5%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultBlocked, 0.05)}, block: true},
+		{name: "500 10%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault500, 0.1)}},
+		{name: "503 10% + Retry-After", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault503, 0.1), fast}},
+		{name: "drop before write 5%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultDrop, 0.05)}},
+		{name: "drop after write 5%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultDropAfterWrite, 0.05)}},
+		{name: "token TTL 1s", opts: []sfmctest.ServerOption{sfmctest.WithTokenTTL(time.Second)}, args: []string{"--rate", "80"}},
+		{name: "token revoked", args: []string{"--rate", "200"}, during: func(s *sfmctest.Server) {
+			time.Sleep(200 * time.Millisecond)
+			s.RevokeTokens()
+		}},
+		{name: "20ms latency + tenant 100/s", opts: []sfmctest.ServerOption{sfmctest.WithLatency(20 * time.Millisecond), sfmctest.WithRateLimit(100, 10)},
+			args: []string{"--rate", "95"}},
+	}
+	var mu sync.Mutex
+	var table []string
+	t.Cleanup(func() {
+		t.Logf("\n%-28s %4s %7s %4s %6s %8s %7s %5s %6s\n%s", "fault", "seed", "records", "ok", "failed", "requests", "retries", "429s", "tokens",
+			strings.Join(table, "\n"))
+	})
+	for _, c := range cells {
+		for seed := int64(1); seed <= 3; seed++ {
+			t.Run(fmt.Sprintf("%s/seed=%d", c.name, seed), func(t *testing.T) {
+				t.Parallel()
+				srv := newSim(t, append([]sfmctest.ServerOption{sfmctest.WithSeed(seed)}, c.opts...)...)
+				mapping := writeMapping(t, demoMapping())
+				failures := filepath.Join(t.TempDir(), "failures.ndjson")
+				if c.during != nil {
+					go c.during(srv)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				args := append([]string{"push", "--mapping", mapping, "--workers", "8", "--failures", failures, "--json"}, c.args...)
+				r := runCLI(ctx, simEnv(srv), profilesNDJSON(t, records), args...)
+				s := parseSummary(t, r.stdout)
+
+				if c.block {
+					// A block stops the push: it reads no further, and the
+					// summary's read count says where it stopped.
+					assert.LessOrEqual(t, s.Read, int64(records))
+				} else {
+					assert.EqualValues(t, records, s.Read, r.stderr)
+				}
+				assert.Equal(t, s.Read, s.Upserted+s.Failed, "every record read is counted once")
+				failedKeys := map[string]string{}
+				if s.Failed > 0 {
+					assert.Equal(t, exitFailed, r.code)
+					recs := readFailures(t, failures)
+					assert.Len(t, recs, int(s.Failed))
+					lines := map[int64]bool{}
+					for _, f := range recs {
+						assert.False(t, lines[f.Line], "line %d reported twice", f.Line)
+						lines[f.Line] = true
+						require.NotNil(t, f.ContactKey)
+						failedKeys[*f.ContactKey] = f.Error
+					}
+				} else {
+					assert.Equal(t, exitOK, r.code, r.stderr)
+					_, err := os.Stat(failures)
+					assert.True(t, os.IsNotExist(err), "no failures file")
+				}
+				if c.block {
+					assert.Positive(t, s.Failed, "the block stops the push")
+				} else {
+					assert.Zero(t, s.Failed, "transient faults are retried until every record lands")
+				}
+				for i := 1; i <= records; i++ {
+					p := genProfile(1, i)
+					stored, found := srv.Contact(p.key)
+					if int64(i) > s.Read {
+						assert.False(t, found, "%s was never read but is stored", p.key)
+						continue
+					}
+					if msg, failed := failedKeys[p.key]; failed {
+						if found && !strings.Contains(msg, "may have applied it") {
+							t.Errorf("%s reported failed (%s) but stored", p.key, msg)
+						}
+						continue
+					}
+					if !assert.True(t, found, "%s upserted but not stored", p.key) {
+						continue
+					}
+					for set, attrs := range p.expected() {
+						for name, v := range attrs {
+							assert.Equal(t, v, stored.Sets[set][name], "%s %s.%s", p.key, set, name)
+						}
+					}
+				}
+				st := srv.Stats()
+				mu.Lock()
+				table = append(table, fmt.Sprintf("%-28s %4d %7d %4d %6d %8d %7d %5d %6d", c.name, seed, s.Read, s.Upserted, s.Failed,
+					s.Requests, s.Retries, s.Throttled, st.TokenRequests))
+				mu.Unlock()
+			})
+		}
+	}
+}

@@ -172,6 +172,7 @@ type Upserter struct {
 	blocked   map[string]*entry // queued while the key was in flight
 	inflight  map[string]bool
 	queued    int // tickets not yet sent
+	lowWater  int // blocked Adds wake when queued drops to this
 	spaceWait chan struct{}
 	epoch     *epoch
 	flushing  int
@@ -267,6 +268,7 @@ func NewUpserter(c *Client, cfg UpserterConfig) (*Upserter, error) {
 		epoch:    &epoch{done: make(chan struct{})},
 		alerted:  make(map[AlertKind]bool),
 		window:   make([]bool, cfg.FailureWindow),
+		lowWater: cfg.QueueSize - max(1, cfg.QueueSize/4),
 	}
 	u.unsubscribe = c.fallbacks.subscribe(func(err error) {
 		u.alert(Alert{Kind: AlertSharedStateUnavailable, Err: err,
@@ -591,7 +593,11 @@ func (u *Upserter) take() (e *entry, wait time.Duration, stop bool) {
 		}
 		u.inflight[key] = true
 		u.queued -= len(e.tickets)
-		if u.spaceWait != nil {
+		// Blocked Adds are woken once the queue has drained to its low
+		// mark, not at every free slot: a producer faster than the
+		// workers then adds a run of contacts per wake-up instead of
+		// paying a wake-up for each one.
+		if u.spaceWait != nil && u.queued <= u.lowWater {
 			close(u.spaceWait)
 			u.spaceWait = nil
 		}

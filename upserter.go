@@ -486,26 +486,34 @@ func (u *Upserter) Close(ctx context.Context) error {
 // flight.
 func (u *Upserter) abort(err error) {
 	u.mu.Lock()
-	var failed []*entry
-	for {
-		e := u.queue.pop()
-		if e == nil {
-			break
-		}
-		failed = append(failed, e)
-	}
-	for _, e := range u.blocked {
-		for ; e != nil; e = e.next {
-			failed = append(failed, e)
-		}
-	}
-	clear(u.blocked)
-	clear(u.pending)
+	failed := u.drainLocked()
 	u.mu.Unlock()
 	u.cancel()
 	for _, e := range failed {
 		u.finish(e, nil, err, 0, false)
 	}
+}
+
+// drainLocked takes every contact not yet sent out of the queue (held ones
+// included) and wakes blocked Adds. Callers hold u.mu, and report an
+// outcome for each entry returned.
+func (u *Upserter) drainLocked() []*entry {
+	var out []*entry
+	for e := u.queue.pop(); e != nil; e = u.queue.pop() {
+		out = append(out, e)
+	}
+	for _, e := range u.blocked {
+		for ; e != nil; e = e.next {
+			out = append(out, e)
+		}
+	}
+	clear(u.blocked)
+	clear(u.pending)
+	if u.spaceWait != nil {
+		close(u.spaceWait)
+		u.spaceWait = nil
+	}
+	return out
 }
 
 // Stats returns a snapshot of the counters.
@@ -758,25 +766,7 @@ func (u *Upserter) setFatal(kind AlertKind, err error) {
 	if first {
 		u.fatal = err
 	}
-	var failed []*entry
-	for {
-		e := u.queue.pop()
-		if e == nil {
-			break
-		}
-		failed = append(failed, e)
-	}
-	for _, e := range u.blocked {
-		for ; e != nil; e = e.next {
-			failed = append(failed, e)
-		}
-	}
-	clear(u.blocked)
-	clear(u.pending)
-	if u.spaceWait != nil {
-		close(u.spaceWait)
-		u.spaceWait = nil
-	}
+	failed := u.drainLocked()
 	u.mu.Unlock()
 	if first {
 		u.alert(Alert{Kind: kind, Err: err, Message: err.Error()})

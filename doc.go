@@ -32,6 +32,36 @@
 //   - Redirects to another host are refused, so the token never leaves the
 //     tenant's REST host.
 //
+// # Contacts, attribute sets and segments
+//
+// Client.Contacts upserts contacts (Upsert is SFMC's PATCH, which the
+// destination relies on to create or update; Create is POST), looks keys up
+// by email and deletes. A contact SFMC refuses inside an HTTP 200 answer
+// (operationStatus "FAIL") is an error, *ContactError, and one naming an
+// unknown set or attribute matches ErrUnknownAttribute.
+//
+// Client.AttributeSets reads attribute-set definitions: FirstPage reads one
+// page of up to 2000 as the destination does and says when more exist;
+// All (an iter.Seq2) and Catalog read every page. A Catalog answers
+// Lookup("Email Demographics.First Name") and lists the mappable Targets.
+//
+// Each segment's status ("realized", "existing", "exited") is written into
+// the Email Demographics Text attribute named by the segment's Mapping ID
+// (SegmentMapper; the strongest status wins when segments share one).
+// ValidateMappings and Mapping.Validate check Mapping IDs and targets
+// against the tenant before anything is sent, and report every problem at
+// once with what to do about it.
+//
+// # Upserter
+//
+// NewUpserter starts the batching writer to embed in pipelines: a bounded
+// queue (Add blocks while it is full), coalescing of queued updates to one
+// contact key, a pool of workers under the client's limiter and cool-down,
+// retries of transient failures within a per-contact budget, fail-fast on
+// conditions no retry cures (credentials, IP allowlist, 50200), alerts, and
+// exactly one Outcome per accepted Add, including across Close. The
+// command-line tool cmd/sfmc streams NDJSON profiles through it.
+//
 // # Fleet mode
 //
 // Several processes using one API integration can share one token

@@ -555,13 +555,23 @@ func (c *Client) Format(f fmt.State, verb rune) { fmt.Fprint(f, c.String()) }
 // Errors match ErrInvalidCredentials, ErrIPNotAllowlisted or wrap
 // *OAuthError / *APIError.
 func (c *Client) Verify(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	_, err := c.tokens.token(ctx)
 	return err
 }
 
+// errNilContext is returned, rather than panicking, when a nil context is
+// passed to a call that does I/O.
+var errNilContext = errors.New("sfmc: nil context")
+
 // RESTURL returns the REST base URL the client sends requests to, getting
 // a token first when the URL comes from the token answer.
 func (c *Client) RESTURL(ctx context.Context) (string, error) {
+	if ctx == nil {
+		return "", errNilContext
+	}
 	if c.restURL != "" {
 		return c.restURL, nil
 	}
@@ -626,7 +636,7 @@ func withCallStats(ctx context.Context, st *callStats) context.Context {
 // context error or a transport error.
 func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	if ctx == nil {
-		return nil, errors.New("sfmc: nil context")
+		return nil, errNilContext
 	}
 	base, err := c.RESTURL(ctx)
 	if err != nil {

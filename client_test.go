@@ -914,3 +914,14 @@ func TestUserAgentSent(t *testing.T) {
 		assert.Equal(t, ua, got)
 	}
 }
+
+// A nil context is an error, never a panic.
+func TestNilContextIsAnError(t *testing.T) {
+	t.Parallel()
+	c, _, _ := newMockClient(t, nil)
+	//lint:ignore SA1012 the point is a nil context
+	assert.ErrorIs(t, c.Verify(nil), errNilContext) //nolint:staticcheck
+	//lint:ignore SA1012 the point is a nil context
+	_, err := c.RESTURL(nil) //nolint:staticcheck
+	assert.ErrorIs(t, err, errNilContext)
+}

@@ -299,6 +299,9 @@ func (u *Upserter) Add(ctx context.Context, c Contact) error {
 // AddTagged is Add with a caller's value that comes back in the contact's
 // Outcome.Tag, for example the input line the contact came from.
 func (u *Upserter) AddTagged(ctx context.Context, c Contact, tag any) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -390,6 +393,9 @@ func (u *Upserter) signal() {
 // when ctx is done (then it returns ctx.Err() and the contacts go on).
 // Contacts waiting for the FlushInterval window are sent at once.
 func (u *Upserter) Flush(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	u.mu.Lock()
 	ep := u.epoch
 	u.epoch = &epoch{done: make(chan struct{}), prev: ep}
@@ -444,6 +450,9 @@ func closeEpoch(ep *epoch) {
 // Close is idempotent: later calls wait for the first one to finish and
 // return nil. No goroutine of the Upserter is left when it returns.
 func (u *Upserter) Close(ctx context.Context) error {
+	if ctx == nil {
+		return errNilContext
+	}
 	u.mu.Lock()
 	if u.closed {
 		done := u.closeDone

@@ -602,3 +602,17 @@ func TestUpserterNoGoroutineLeftAfterClose(t *testing.T) {
 		t.Fatalf("goroutines: baseline %d, now %d:\n%s", baseline, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestUpserterNilContextIsAnError(t *testing.T) {
+	t.Parallel()
+	_, c := newSimClient(t, nil)
+	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{})
+	require.NoError(t, err)
+	//lint:ignore SA1012 the point is a nil context
+	assert.Error(t, u.Add(nil, demographics("K", "A", "B"))) //nolint:staticcheck
+	//lint:ignore SA1012 the point is a nil context
+	assert.Error(t, u.Flush(nil)) //nolint:staticcheck
+	//lint:ignore SA1012 the point is a nil context
+	assert.Error(t, u.Close(nil)) //nolint:staticcheck
+	require.NoError(t, u.Close(context.Background()))
+}

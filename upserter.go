@@ -44,7 +44,9 @@ type UpserterConfig struct {
 	// client's Limiter and cool-down pace them all.
 	Workers int
 	// QueueSize bounds the Adds waiting to be sent, coalesced ones
-	// included (default 10,000). Add blocks while the queue is full.
+	// included (default 10,000). Add blocks while the queue is full; a
+	// blocked Add goes on once the queue has drained to three quarters of
+	// QueueSize, so a fast producer is woken once per run of free slots.
 	QueueSize int
 	// FlushInterval is the coalescing window: a queued contact waits at
 	// least this long before it is sent, so that later updates to the same

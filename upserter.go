@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,8 +100,9 @@ type Outcome struct {
 	// *RateLimitError, ErrInvalidCredentials, ErrIPNotAllowlisted,
 	// ErrBlocked, or ErrClosed (with the Close context's error) when the
 	// Upserter was closed before the contact could be sent. When an
-	// attempt got no answer (dropped connection, timeout) the error text
-	// says "SFMC may have applied it": the contact may be stored anyway.
+	// attempt got no answer (dropped connection, timeout, a request cut off
+	// by Close) the error also matches ErrOutcomeUnknown: the contact may
+	// be stored anyway.
 	Err error
 	// Attempts is the number of HTTP requests made for the contact.
 	Attempts int
@@ -446,8 +446,9 @@ func closeEpoch(ep *epoch) {
 // Close stops accepting contacts, sends everything queued, waits for the
 // outcomes and stops the workers. If ctx ends first, every contact not yet
 // sent gets a failure outcome (ErrClosed wrapping ctx's error), requests in
-// flight are cancelled (their outcome says so; SFMC may or may not have
-// applied them), the workers stop, and Close returns ctx's error.
+// flight are cancelled (their outcome matches ErrClosed and, when a request
+// was cut off unanswered, ErrOutcomeUnknown: SFMC may or may not have
+// applied it), the workers stop, and Close returns ctx's error.
 //
 // Close is idempotent: later calls wait for the first one to finish and
 // return nil. No goroutine of the Upserter is left when it returns.
@@ -646,9 +647,7 @@ func (u *Upserter) send(e *entry) {
 		if err == nil {
 			break
 		}
-		if cs.Unanswered || (cs.Attempts > 0 && noAnswer(err)) {
-			unanswered = true
-		}
+		unanswered = unanswered || cs.Unanswered
 		if kind, ok := fatalKind(err); ok {
 			u.setFatal(kind, err)
 			break
@@ -668,9 +667,10 @@ func (u *Upserter) send(e *entry) {
 		u.retried.Add(int64(attempts - 1))
 	}
 	if err != nil && u.ctx.Err() != nil && !errors.Is(err, ErrClosed) {
-		err = fmt.Errorf("%w while the contact was in flight (SFMC may have applied it): %w", ErrClosed, err)
-	} else if err != nil && unanswered && !strings.Contains(err.Error(), "SFMC may have applied it") {
-		err = fmt.Errorf("%w (an attempt got no answer: SFMC may have applied it)", err)
+		err = fmt.Errorf("%w while the contact was being sent: %w", ErrClosed, err)
+	}
+	if err != nil && unanswered && !errors.Is(err, ErrOutcomeUnknown) {
+		err = fmt.Errorf("%w (%w)", err, ErrOutcomeUnknown)
 	}
 	u.finish(e, res, err, attempts, true)
 }
@@ -731,22 +731,6 @@ func transient(err error) bool {
 		return true
 	}
 	// Anything else is a transport failure (connection reset, EOF, TLS…).
-	return true
-}
-
-// noAnswer reports whether a failed call ended without a readable answer
-// from SFMC after a request was sent (dropped connection, timeout, reset,
-// an answer too large to read): its outcome is unknown. Error answers,
-// refusals before sending and connections never established are not.
-func noAnswer(err error) bool {
-	var ae *APIError
-	var ce *ContactError
-	var oe *OAuthError
-	switch {
-	case errors.As(err, &ae), errors.As(err, &ce), errors.As(err, &oe), dialErr(err),
-		errors.Is(err, ErrInvalidContact), errors.Is(err, ErrClientRateLimited):
-		return false
-	}
 	return true
 }
 

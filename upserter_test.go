@@ -430,6 +430,7 @@ func TestUpserterRetryBudget(t *testing.T) {
 	require.Len(t, rec.failures, 1)
 	f := rec.failures[0]
 	assert.ErrorIs(t, f.Err, sfmc.ErrServer)
+	assert.NotErrorIs(t, f.Err, sfmc.ErrOutcomeUnknown, "every attempt was answered: the failure is definite")
 	var ae *sfmc.APIError
 	require.ErrorAs(t, f.Err, &ae)
 	assert.Equal(t, 500, ae.StatusCode)

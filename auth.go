@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sfmc-go/sfmc/internal/httpx"
@@ -35,6 +36,13 @@ const (
 	failureSpacing = 500 * time.Millisecond
 	// extraRESTURL is the oauth2.Token extra field holding the REST base.
 	extraRESTURL = "rest_instance_url"
+	// rejectionHold is how long after a confirmed rejection (a 401 on a
+	// token fetched to replace one REST had just rejected) every REST 401
+	// is final at once, without asking for yet another token. SFMC asks
+	// for about one token per 20 minutes; after the hold, one more 401
+	// costs one more token request, so a long-running process recovers by
+	// itself once the integration is fixed.
+	rejectionHold = time.Minute
 )
 
 // tokenSource fetches, caches and refreshes the client-credentials token.
@@ -52,9 +60,9 @@ type tokenSource struct {
 	logger  *slog.Logger
 	ua      string
 	// store, when set, shares the token with other clients (fleet mode);
-	// fallbacks hears about its failures.
-	store     TokenStore
-	fallbacks *fallbacks
+	// events hears about its failures.
+	store  TokenStore
+	events *events
 
 	mu        sync.Mutex
 	tok       *oauth2.Token
@@ -64,6 +72,15 @@ type tokenSource struct {
 	lastErr   error
 	lastFail  time.Time
 	rejected  string // the access token last invalidated (401): never reloaded from the store
+
+	// A REST 401 drops the token it came with and marks the next token a
+	// replacement. A 401 on the replacement confirms that the integration
+	// itself is rejected (revoked, mis-scoped): see reject.
+	wantReplacement bool
+	replacement     string    // the replacement token while it is unproven
+	rejectedUntil   time.Time // 401s are final until then
+	hasReplacement  atomic.Bool
+	redact          redactor
 }
 
 type refreshCall struct {
@@ -139,12 +156,18 @@ func (ts *tokenSource) refresh(call *refreshCall) {
 	rejected := ts.rejected
 	ts.mu.Unlock()
 	tok, rest, err := ts.obtain(ctx, rejected)
+	ts.redact.scrub(err)
 	ts.mu.Lock()
 	if err != nil {
 		ts.lastErr, ts.lastFail = err, time.Now()
 	} else {
 		ts.tok, ts.rest, ts.refreshAt = tok, rest, ts.refreshTime(tok, start)
 		ts.lastErr = nil
+		if ts.wantReplacement {
+			ts.wantReplacement = false
+			ts.replacement = tok.AccessToken
+			ts.hasReplacement.Store(true)
+		}
 	}
 	ts.inflight = nil
 	call.tok, call.err = tok, err
@@ -177,14 +200,14 @@ func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Tok
 		return ts.fetch(ctx)
 	}
 	fail := func(op string, err error) (*oauth2.Token, string, error) {
-		ts.fallbacks.report("token store", fmt.Errorf("%w: token store %s: %w", ErrSharedStateUnavailable, op, err))
+		ts.events.sharedFailure("token store", fmt.Errorf("%w: token store %s: %w", ErrSharedStateUnavailable, op, err))
 		return ts.fetch(ctx)
 	}
 	leased := false
 	defer func() {
 		if leased {
 			if _, err := storeCall(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, ts.store.Release(ctx) }); err != nil {
-				ts.fallbacks.report("token store", fmt.Errorf("%w: token store release: %w", ErrSharedStateUnavailable, err))
+				ts.events.sharedFailure("token store", fmt.Errorf("%w: token store release: %w", ErrSharedStateUnavailable, err))
 			}
 		}
 	}()
@@ -213,7 +236,7 @@ func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Tok
 				return nil, "", err
 			}
 			if _, err := storeCall(ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, ts.store.Store(ctx, tok) }); err != nil {
-				ts.fallbacks.report("token store", fmt.Errorf("%w: token store save: %w", ErrSharedStateUnavailable, err))
+				ts.events.sharedFailure("token store", fmt.Errorf("%w: token store save: %w", ErrSharedStateUnavailable, err))
 			}
 			return tok, rest, nil
 		}
@@ -264,6 +287,55 @@ func (ts *tokenSource) invalidate(old string) {
 		ts.rejected = ts.tok.AccessToken
 		ts.tok = nil
 		ts.refreshAt = time.Time{}
+	}
+	ts.mu.Unlock()
+}
+
+// reject handles a REST 401 answered for the access token tok and reports
+// whether the rejection is confirmed: the 401 came on a replacement token
+// (one fetched because REST had rejected the token before it), or within
+// rejectionHold of such a confirmation. Then no new token can help and the
+// caller must not ask for one. Otherwise tok is dropped (as invalidate
+// does) and the next token fetched is a replacement; the caller may retry
+// once with it.
+//
+// So however many goroutines see 401s, a rejected integration costs at most
+// two token requests beyond the first per rejectionHold.
+func (ts *tokenSource) reject(tok string) (confirmed bool) {
+	now := time.Now()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if now.Before(ts.rejectedUntil) {
+		return true
+	}
+	if tok != "" && tok == ts.replacement {
+		ts.rejectedUntil = now.Add(rejectionHold)
+		ts.replacement = ""
+		ts.hasReplacement.Store(false)
+		return true
+	}
+	if tok != "" {
+		ts.rejected = tok
+	}
+	if ts.tok != nil && ts.tok.AccessToken == tok {
+		ts.rejected = tok
+		ts.tok = nil
+		ts.refreshAt = time.Time{}
+		ts.wantReplacement = true
+	}
+	return false
+}
+
+// accepted records a 2xx answer for tok: a replacement token that works
+// is an ordinary token again.
+func (ts *tokenSource) accepted(tok string) {
+	if !ts.hasReplacement.Load() {
+		return
+	}
+	ts.mu.Lock()
+	if tok == ts.replacement {
+		ts.replacement = ""
+		ts.hasReplacement.Store(false)
 	}
 	ts.mu.Unlock()
 }

@@ -1,24 +1,24 @@
 package sfmc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/sfmc-go/sfmc/internal/httpx"
 	"golang.org/x/oauth2"
-	"golang.org/x/time/rate"
 )
 
 // Version is the SDK version, sent in the default User-Agent.
@@ -119,6 +119,9 @@ type settings struct {
 	hc               *http.Client
 	authURL, restURL string
 	limiter          Limiter
+	rate             float64 // WithRateLimit's ceiling; 0 when not set
+	burst            int
+	budget           RetryBudget
 	cooldown         Cooldown
 	store            TokenStore
 	retryMax         int
@@ -216,8 +219,13 @@ func explicitURL(opt, raw string) (string, error) {
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
 }
 
-// WithLimiter sets the client-side Limiter, paid once per HTTP attempt
-// (retries included). Use it to share one limiter between clients.
+// WithLimiter adds a Limiter that every HTTP attempt pays (retries
+// included), after the client's own adaptive pace: use it to share one
+// rate between clients or processes. A *rate.Limiter from
+// golang.org/x/time/rate is a Limiter as it is. When l also implements
+// AdaptiveLimiter it replaces the client's pace instead: the client reports
+// every answer to it (redisstore.Limiter shares one learned pace across a
+// fleet this way).
 func WithLimiter(l Limiter) Option {
 	return func(s *settings) error {
 		if l == nil {
@@ -228,17 +236,29 @@ func WithLimiter(l Limiter) Option {
 	}
 }
 
-// WithRateLimit sets the default Limiter to perSecond requests per second
-// with the given burst (rate.Inf, the default, means no client-side limit).
-// To run close to a tenant limit R, use a rate just under R and a burst of
-// a few requests: with a burst of 1, every timer that fires late is
-// throughput lost for good (measured: ~92% of R with burst 1, ~99% with 5).
+// WithRateLimit sets the most requests per second the client sends (its
+// ceiling) and the burst of its limiter. The client starts at that rate and
+// goes below it only while SFMC throttles (429, 503, 50200) or fails most
+// requests, then climbs back to it (see the policy table in retry.go).
+//
+// Without a ceiling (the default, and also with perSecond = rate.Inf) the
+// client finds the tenant's pace itself, since SFMC publishes none: it
+// starts at 20 requests per second, doubles every pacing round (at least
+// 100 ms and two round trips) while answers are clean and requests are
+// waiting, and after the first 429 or 503 adapts by AIMD (multiplicative
+// decrease on throttling, additive increase while clean; see pacer.go). To run close to a known tenant limit R, use a rate just under R
+// and a burst of a few requests: with a burst of 1, every timer that fires
+// late is throughput lost for good (measured: ~92% of R with burst 1, ~99%
+// with 5).
 func WithRateLimit(perSecond float64, burst int) Option {
 	return func(s *settings) error {
 		if !(perSecond > 0) || burst < 1 {
 			return configErr("WithRateLimit: need perSecond > 0 and burst >= 1, got %v and %d", perSecond, burst)
 		}
-		s.limiter = NewRateLimiter(perSecond, burst)
+		s.rate, s.burst = perSecond, burst
+		if math.IsInf(perSecond, 1) {
+			s.rate, s.burst = 0, 0
+		}
 		return nil
 	}
 }
@@ -328,19 +348,29 @@ type Client struct {
 	// AttributeSets groups the attribute-set definition calls.
 	AttributeSets *AttributeSetsService
 
-	cfg       Config
-	authURL   string
-	restURL   string // explicit REST base, or "" to use the token's
-	tokens    *tokenSource
-	rc        *retryablehttp.Client
-	limiter   Limiter
-	cooldown  Cooldown
-	fallbacks *fallbacks
-	logger    *slog.Logger
-	userAgent string
-	retryMax  int
-	waitMax   time.Duration
-	maxBytes  int64
+	cfg        Config
+	authURL    string
+	restURL    string // explicit REST base, or "" to use the token's
+	tokens     *tokenSource
+	rc         *retryablehttp.Client // direct calls: retries per WithRetry
+	hc         *http.Client          // single attempts (the Upserter's)
+	pace       paceLimiter           // the adaptive pace, paid by every attempt
+	limiter    Limiter               // a limiter given to WithLimiter, paid too; nil when none
+	cooldown   Cooldown
+	block      *block
+	budget     *retryBudget
+	rtt        ewma         // round-trip time of answered attempts
+	lastAnswer atomic.Int64 // unix nanoseconds of the last answer from REST
+	events     *events
+	redact     redactor
+	logger     *slog.Logger
+	userAgent  string
+	retryMax   int
+	waitMax    time.Duration
+	maxBytes   int64
+	// attemptTimeout bounds one attempt, from sending to the end of the
+	// answer (WithHTTPClient's Timeout), not the waits before it.
+	attemptTimeout time.Duration
 }
 
 // ContactsService groups the Contacts API calls. Get it from Client.Contacts.
@@ -377,9 +407,6 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	if len(cfg.Subdomain) != 28 || !strings.HasPrefix(cfg.Subdomain, "mc") {
 		s.logger.Warn("sfmc: subdomain is not the documented 28 characters starting with \"mc\"; using it anyway", slog.String("subdomain", cfg.Subdomain))
 	}
-	if s.limiter == nil {
-		s.limiter = NewRateLimiter(float64(rate.Inf), 1)
-	}
 	if s.cooldown == nil {
 		s.cooldown = NewCooldown()
 	}
@@ -394,25 +421,39 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	}
 	sameHost := func(req *http.Request, via []*http.Request) error {
 		if len(via) >= 5 {
-			return errors.New("sfmc: stopped after 5 redirects")
+			return fmt.Errorf("%w: stopped after 5 redirects", errRedirect)
 		}
 		if req.URL.Host != via[0].URL.Host || req.URL.Scheme != via[0].URL.Scheme {
-			return fmt.Errorf("sfmc: refusing redirect from %s to another host %s", via[0].URL.Host, req.URL.Host)
+			return fmt.Errorf("%w: from %s to another host %s", errRedirect, via[0].URL.Host, req.URL.Host)
 		}
 		return nil
 	}
 	c := &Client{
-		cfg:       cfg,
-		authURL:   s.authURL,
-		restURL:   s.restURL,
-		limiter:   s.limiter,
-		cooldown:  s.cooldown,
-		fallbacks: &fallbacks{logger: s.logger},
-		logger:    s.logger,
-		userAgent: s.userAgent,
-		retryMax:  s.retryMax,
-		waitMax:   s.waitMax,
-		maxBytes:  s.maxBytes,
+		cfg:            cfg,
+		authURL:        s.authURL,
+		restURL:        s.restURL,
+		cooldown:       s.cooldown,
+		budget:         newRetryBudget(s.budget),
+		events:         &events{logger: s.logger},
+		redact:         redactor{secret: cfg.ClientSecret},
+		logger:         s.logger,
+		userAgent:      s.userAgent,
+		retryMax:       s.retryMax,
+		waitMax:        s.waitMax,
+		maxBytes:       s.maxBytes,
+		attemptTimeout: timeout,
+	}
+	c.block = newBlock(c.cooldown)
+	ceiling := math.Inf(1)
+	if s.rate > 0 {
+		ceiling = s.rate
+	}
+	switch l := s.limiter.(type) {
+	case AdaptiveLimiter:
+		c.pace = adaptive{l}
+	default:
+		c.pace = newPacer(ceiling, s.burst)
+		c.limiter = l
 	}
 	if c.authURL == "" {
 		c.authURL = "https://" + cfg.Subdomain + ".auth.marketingcloudapis.com"
@@ -420,15 +461,18 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	trustAny := s.authURL != "" || s.restURL != ""
 	fallbackREST := "https://" + cfg.Subdomain + ".rest.marketingcloudapis.com"
 	c.tokens = &tokenSource{
-		tokenURL:  c.authURL + "/v2/token",
-		body:      tokenRequestBody(cfg),
-		hc:        &http.Client{Transport: base, Timeout: timeout, CheckRedirect: sameHost},
-		margin:    s.margin,
-		maxBytes:  s.maxBytes,
-		logger:    s.logger,
-		ua:        s.userAgent,
-		store:     s.store,
-		fallbacks: c.fallbacks,
+		tokenURL: c.authURL + "/v2/token",
+		body:     tokenRequestBody(cfg),
+		// The token request has its own timeout (tokenTimeout); the
+		// transport's timeout bounds it too.
+		hc:       &http.Client{Transport: base, Timeout: timeout, CheckRedirect: sameHost},
+		margin:   s.margin,
+		maxBytes: s.maxBytes,
+		logger:   s.logger,
+		ua:       s.userAgent,
+		store:    s.store,
+		events:   c.events,
+		redact:   c.redact,
 		restURL: func(raw string) (string, error) {
 			if s.restURL != "" {
 				return s.restURL, nil
@@ -449,11 +493,16 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	}{{"limiter", s.limiter}, {"cool-down", s.cooldown}, {"token store", s.store}} {
 		if n, ok := sh.v.(FallbackNotifier); ok {
 			source := sh.source
-			n.NotifyFallback(func(err error) { c.fallbacks.report(source, err) })
+			n.NotifyFallback(func(err error) { c.events.sharedFailure(source, err) })
 		}
 	}
+	// Each attempt's timeout is the transport's own (attemptTimeout), so
+	// that the waits for the cool-down, a block and the limiter do not
+	// count against it: the http.Clients have none.
+	tr := &transport{c: c, base: base}
+	c.hc = &http.Client{Transport: tr, Jar: jar, CheckRedirect: sameHost}
 	c.rc = &retryablehttp.Client{
-		HTTPClient:   &http.Client{Transport: &transport{c: c, base: base}, Timeout: timeout, Jar: jar, CheckRedirect: sameHost},
+		HTTPClient:   &http.Client{Transport: tr, Jar: jar, CheckRedirect: sameHost},
 		Logger:       nil,
 		RetryWaitMin: s.waitMin,
 		RetryWaitMax: s.waitMax,
@@ -597,53 +646,37 @@ type request struct {
 }
 
 // callState follows one call through its attempts; the transport and the
-// retry policy share it through the request context.
+// retry policy share it through the request context. Attempts of one call
+// are sequential, so it needs no lock.
 type callState struct {
-	host       string // REST host: the token goes to no other
-	method     string
-	token      string // access token of the last attempt
-	retried    bool   // the 401 retry has been used
-	retries    int    // other retries so far
-	lastCode   int    // errorcode of the last 429/503 answer
-	attempts   int
-	throttled  int  // 429 answers seen
-	unanswered bool // an attempt was sent and got no answer
+	host   string // REST host: the token goes to no other
+	method string
+
+	// The last attempt.
+	token      string        // access token it carried
+	class      answerClass   // how the policy classified it
+	code       int           // SFMC errorcode of a 429/503 answer
+	retryAfter time.Duration // the wait SFMC asked for, uncapped (0: none)
+	sent       bool          // the request was handed to the network
+
+	// The whole call.
+	attempts    int  // HTTP requests sent
+	throttled   int  // 429 answers
+	retries     int  // retries other than the one after a 401
+	authRetried bool // the retry with a new token after a 401 is used
+	unanswered  bool // an attempt was sent and got no answer: SFMC may have applied it
 }
 
 type callStateKey struct{}
 
-// CallStats reports what happened inside one call.
-type callStats struct {
-	Attempts  int
-	Throttled int
-	// Unanswered reports that an attempt was sent and got no answer
-	// (dropped connection, timeout): SFMC may have applied it.
-	Unanswered bool
-}
-
-type callStatsKey struct{}
-
-// withCallStats returns a context under which do records its attempts and
-// 429s into st (used by the Upserter's Stats).
-func withCallStats(ctx context.Context, st *callStats) context.Context {
-	return context.WithValue(ctx, callStatsKey{}, st)
-}
-
-// do sends r through the pipeline — build URL → cool-down → limiter → token
-// → send, with retries — and returns the size-limited body of a 2xx answer,
-// or a typed error: *APIError, *RateLimitError, *OAuthError (or one matching
-// ErrInvalidCredentials / ErrIPNotAllowlisted), ErrClientRateLimited, a
-// context error or a transport error.
-func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
-	if ctx == nil {
-		return nil, errNilContext
-	}
+// prepare builds the URL and the call state of r.
+func (c *Client) prepare(ctx context.Context, r request) (u, clean string, st *callState, err error) {
 	base, err := c.RESTURL(ctx)
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
-	clean := base + r.path
-	u := clean
+	clean = base + r.path
+	u = clean
 	if len(r.query) > 0 {
 		u += "?" + r.query.Encode()
 	}
@@ -654,28 +687,74 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	if i := strings.IndexByte(host, '/'); i >= 0 {
 		host = host[:i]
 	}
-	st := &callState{host: host, method: r.method}
-	ctx = context.WithValue(ctx, callStateKey{}, st)
+	return u, clean, &callState{host: host, method: r.method}, nil
+}
+
+func (c *Client) setHeaders(h http.Header, r request) {
+	h.Set("Accept", "application/json")
+	h.Set("User-Agent", c.userAgent)
+	if r.body != nil {
+		h.Set("Content-Type", "application/json")
+	}
+}
+
+// do sends r through the pipeline — build URL → cool-down → block probe →
+// limiter → token → send, retrying as WithRetry and the policy (retry.go)
+// allow — and returns the size-limited body of a 2xx answer, or a typed
+// error: *APIError, *RateLimitError, *OAuthError (or one matching
+// ErrInvalidCredentials / ErrIPNotAllowlisted), ErrClientRateLimited, a
+// context error or a transport error.
+func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
+	if ctx == nil {
+		return nil, errNilContext
+	}
+	u, clean, st, err := c.prepare(ctx, r)
+	if err != nil {
+		return nil, err
+	}
 	var rawBody any
 	if r.body != nil {
 		rawBody = r.body
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, rawBody)
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, callStateKey{}, st), r.method, u, rawBody)
 	if err != nil {
 		return nil, fmt.Errorf("sfmc: %s %s: %w", r.method, clean, err)
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
-	if r.body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
+	c.setHeaders(req.Header, r)
 	start := time.Now()
 	resp, err := c.rc.Do(req)
-	if cs, ok := ctx.Value(callStatsKey{}).(*callStats); ok {
-		cs.Attempts += st.attempts
-		cs.Throttled += st.throttled
-		cs.Unanswered = cs.Unanswered || st.unanswered
+	return c.finish(ctx, r.method, clean, st, resp, err, start)
+}
+
+// attempt sends r exactly once through the same pipeline as do (no
+// retries: the Upserter owns its contacts' budgets) and returns the body or
+// the typed error with the call state, whose class says what the policy
+// makes of it.
+func (c *Client) attempt(ctx context.Context, r request) ([]byte, *callState, error) {
+	u, clean, st, err := c.prepare(ctx, r)
+	if err != nil {
+		return nil, &callState{class: classifyError(ctx, &tokenError{err}, false)}, err
 	}
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, callStateKey{}, st), r.method, u, body)
+	if err != nil {
+		st.class = classPermanent
+		return nil, st, fmt.Errorf("sfmc: %s %s: %w", r.method, clean, err)
+	}
+	c.setHeaders(req.Header, r)
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	out, err := c.finish(ctx, r.method, clean, st, resp, err, start)
+	return out, st, err
+}
+
+// finish reads the answer of a call (or of one attempt), turns it into the
+// body or a typed error, redacts the client's secrets from server text, and
+// logs the call.
+func (c *Client) finish(ctx context.Context, method, clean string, st *callState, resp *http.Response, err error, start time.Time) ([]byte, error) {
 	if err != nil {
 		if resp != nil {
 			// The passthrough error handler hands back the last answer
@@ -689,35 +768,55 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}
-		c.logCall(ctx, r.method, clean, 0, st.attempts, start, err)
-		if st.unanswered && r.method != http.MethodGet {
-			return nil, fmt.Errorf("sfmc: %s %s: %w (%w)", r.method, clean, err, ErrOutcomeUnknown)
+		err = c.redact.scrub(err, st.token)
+		c.logCall(ctx, method, clean, 0, st.attempts, start, err)
+		if st.unanswered && method != http.MethodGet {
+			return nil, fmt.Errorf("sfmc: %s %s: %w (%w)", method, clean, err, ErrOutcomeUnknown)
 		}
-		return nil, fmt.Errorf("sfmc: %s %s: %w", r.method, clean, err)
+		return nil, fmt.Errorf("sfmc: %s %s: %w", method, clean, err)
 	}
 	defer resp.Body.Close()
 	body, err := httpx.ReadLimited(resp.Body, resp.ContentLength, c.maxBytes)
-	c.logCall(ctx, r.method, clean, resp.StatusCode, st.attempts, start, err)
 	if err != nil {
 		if errors.Is(err, httpx.ErrTooLarge) {
 			err = fmt.Errorf("%w (limit %d bytes)", ErrResponseTooLarge, c.maxBytes)
+			st.class = classPermanent
+		} else {
+			// The answer broke off: SFMC may have applied the request.
+			st.class = classUnanswered
+			st.unanswered = true
 		}
-		return nil, fmt.Errorf("sfmc: %s %s: reading answer (HTTP %d): %w", r.method, clean, resp.StatusCode, err)
+		c.logCall(ctx, method, clean, resp.StatusCode, st.attempts, start, err)
+		return nil, fmt.Errorf("sfmc: %s %s: reading answer (HTTP %d): %w", method, clean, resp.StatusCode, err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		c.logCall(ctx, method, clean, resp.StatusCode, st.attempts, start, nil)
 		return body, nil
 	}
-	// The error reports the wait SFMC asked for, uncapped (see
-	// RateLimitError.RetryAfter); only the client's own waits are capped.
-	ra, _ := httpx.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now(), 0)
-	apiErr := decodeAPIError(resp.StatusCode, r.method, clean, body, resp.Header.Get("X-Request-Id"), ra)
-	if st.unanswered && r.method != http.MethodGet {
+	apiErr := c.redact.scrub(decodeAPIError(resp.StatusCode, method, clean, body, resp.Header.Get("X-Request-Id"), st.retryAfter), st.token)
+	if st.class == classRejected {
+		apiErr = &rejectedError{apiErr}
+	}
+	c.logCall(ctx, method, clean, resp.StatusCode, st.attempts, start, apiErr)
+	if st.unanswered && method != http.MethodGet {
 		// This answer is not the whole story: an earlier attempt was sent
 		// and never answered, and SFMC may have applied it.
 		return nil, fmt.Errorf("%w (%w)", apiErr, ErrOutcomeUnknown)
 	}
 	return nil, apiErr
 }
+
+// rejectedError is a REST 401 that came on a token fetched to replace a
+// rejected one: the integration itself is refused (revoked, disabled, or
+// without the scopes the route needs), and no new token helps. It matches
+// ErrUnauthorized and reaches the *APIError.
+type rejectedError struct{ err error }
+
+func (e *rejectedError) Error() string {
+	return e.err.Error() + " — a new token was refused too: the API integration is rejected (check that the installed package is enabled and has the scopes list_and_subscribers_read and list_and_subscribers_write)"
+}
+
+func (e *rejectedError) Unwrap() error { return e.err }
 
 func (c *Client) logCall(ctx context.Context, method, path string, status, attempts int, start time.Time, err error) {
 	level := slog.LevelDebug
@@ -736,8 +835,10 @@ func (c *Client) logCall(ctx context.Context, method, path string, status, attem
 }
 
 // transport adds the pipeline's per-attempt steps in front of the base
-// RoundTripper: cool-down, limiter, token. It adds the token only to
-// requests for the REST host of the call.
+// RoundTripper: cool-down, block probe, pacer and limiter, token, the
+// attempt's own timeout, and the classification of the answer, which it
+// reports to the pacer, the block and the retry budget. It adds the token
+// only to requests for the REST host of the call.
 type transport struct {
 	c    *Client
 	base http.RoundTripper
@@ -749,15 +850,45 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if st == nil || req.URL.Host != st.host {
 		return t.base.RoundTrip(req)
 	}
-	if err := t.c.cooldown.Wait(ctx); err != nil {
-		return nil, err
-	}
-	if err := t.c.limiter.Wait(ctx); err != nil {
-		return nil, limiterError(ctx, err)
-	}
-	tok, err := t.c.tokens.token(ctx)
+	c := t.c
+	st.sent, st.code, st.retryAfter, st.token = false, 0, 0, ""
+	resp, probe, err := t.send(ctx, req, st)
 	if err != nil {
+		st.class = classifyError(ctx, err, st.sent)
+		if st.class == classUnanswered {
+			st.unanswered = true
+		}
+		if st.sent {
+			c.observe(st, probe, 0)
+		} else if probe {
+			c.block.answered(true, classNotSent, 0)
+		}
 		return nil, err
+	}
+	return resp, nil
+}
+
+// send waits for the pipeline's gates, gets the token and sends one attempt.
+func (t *transport) send(ctx context.Context, req *http.Request, st *callState) (*http.Response, bool, error) {
+	c := t.c
+	if err := c.cooldown.Wait(ctx); err != nil {
+		return nil, false, err
+	}
+	probe, err := c.block.admit(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := c.pace.Wait(ctx); err != nil {
+		return nil, probe, limiterError(ctx, err)
+	}
+	if c.limiter != nil {
+		if err := c.limiter.Wait(ctx); err != nil {
+			return nil, probe, limiterError(ctx, err)
+		}
+	}
+	tok, err := c.tokens.token(ctx)
+	if err != nil {
+		return nil, probe, &tokenError{err}
 	}
 	st.token = tok.AccessToken
 	st.attempts++
@@ -768,43 +899,109 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		r2.Header[k] = v
 	}
 	r2.Header["Authorization"] = []string{"Bearer " + tok.AccessToken}
+	cancel := context.CancelFunc(func() {})
+	if c.attemptTimeout > 0 {
+		var actx context.Context
+		actx, cancel = context.WithTimeout(ctx, c.attemptTimeout)
+		r2 = r2.WithContext(actx)
+	}
+	st.sent = true
+	sentAt := time.Now()
 	resp, err := t.base.RoundTrip(r2)
-	if err != nil && !dialErr(err) {
-		st.unanswered = true
+	if err != nil {
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: no answer within %v", errAttemptTimeout, c.attemptTimeout)
+		}
+		return nil, probe, err
 	}
-	if err != nil || (resp.StatusCode != 429 && resp.StatusCode != 503) {
-		return resp, err
+	latency := time.Since(sentAt)
+	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
+	st.class = classifyStatus(resp.StatusCode, 0)
+	switch st.class {
+	case classThrottled, classBusy:
+		if err := t.readThrottle(resp, st); err != nil {
+			cancel()
+			return nil, probe, err
+		}
+		st.class = classifyStatus(resp.StatusCode, st.code)
+		if st.class == classThrottled {
+			st.throttled++
+			if ra, ok := cappedRetryAfter(resp.Header.Get("Retry-After"), c.waitMax); ok && ra > 0 {
+				c.cooldown.Extend(time.Now().Add(ra))
+			}
+		}
+		if st.class == classBlocked {
+			st.throttled++
+		}
+	case classAuth:
+		if c.tokens.reject(st.token) {
+			st.class = classRejected
+		}
+	case classOK:
+		c.tokens.accepted(st.token)
 	}
-	// Throttled: read the (small) body for errorcode and retryAfter, put
-	// the body back, and start the shared cool-down.
-	body, rerr := httpx.ReadLimited(resp.Body, -1, 64<<10)
+	c.observe(st, probe, latency)
+	return resp, false, nil
+}
+
+// readThrottle reads the (small) body of a 429 or 503 for its errorcode and
+// retryAfter, puts the body back, and records the wait SFMC asked for.
+func (t *transport) readThrottle(resp *http.Response, st *callState) error {
+	body, err := httpx.ReadLimited(resp.Body, -1, 64<<10)
 	resp.Body.Close()
-	if rerr != nil {
-		body = nil
+	if err != nil && !errors.Is(err, httpx.ErrTooLarge) {
+		return err
 	}
 	resp.Body = readCloser{strings.NewReader(string(body))}
 	resp.ContentLength = int64(len(body))
 	var w wireError
 	_ = jsonUnmarshalLenient(body, &w)
-	st.lastCode = w.code()
-	ra, ok := cappedRetryAfter(resp.Header.Get("Retry-After"), t.c.waitMax)
-	if !ok && w.RetryAfter != nil {
-		v := strconv.FormatFloat(*w.RetryAfter, 'f', -1, 64)
-		ra, ok = cappedRetryAfter(v, t.c.waitMax)
-		if ok {
-			// Pass SFMC's own value on (backoff caps it; the error
-			// reports it as asked).
-			resp.Header = resp.Header.Clone()
-			resp.Header.Set("Retry-After", v)
-		}
+	st.code = w.code()
+	raw := resp.Header.Get("Retry-After")
+	if _, ok := httpx.ParseRetryAfter(raw, time.Now(), 0); !ok && w.RetryAfter != nil {
+		// Pass SFMC's own value on: the retry waits read the header.
+		raw = strconv.FormatFloat(*w.RetryAfter, 'f', -1, 64)
+		resp.Header = resp.Header.Clone()
+		resp.Header.Set("Retry-After", raw)
 	}
-	if resp.StatusCode == 429 {
-		st.throttled++
-		if ok && ra > 0 && st.lastCode != 50200 {
-			t.c.cooldown.Extend(time.Now().Add(ra))
-		}
+	st.retryAfter, _ = httpx.ParseRetryAfter(raw, time.Now(), 0)
+	return nil
+}
+
+// observe reports an attempt's answer to the pacer, the round-trip
+// estimate, the retry budget and the block, and publishes a new block
+// episode.
+func (c *Client) observe(st *callState, probe bool, latency time.Duration) {
+	if latency > 0 {
+		c.rtt.observe(latency)
+		c.lastAnswer.Store(time.Now().UnixNano())
 	}
-	return resp, nil
+	c.pace.observe(st.class, c.rtt.get())
+	if st.class == classOK {
+		c.budget.success()
+	}
+	if ep, started := c.block.answered(probe, st.class, st.retryAfter); started {
+		c.events.publish(event{kind: AlertBlocked, episode: ep,
+			err: fmt.Errorf("%w: pausing every request", ErrBlocked)})
+	}
+}
+
+// errAttemptTimeout marks an attempt cut off by the client's own timeout
+// (WithHTTPClient's Timeout): the request was sent and got no answer in
+// time; it is retried like a dropped connection.
+var errAttemptTimeout = errors.New("sfmc: attempt timed out")
+
+// cancelBody ends an attempt's timeout when its body is closed.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b *cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 // cappedRetryAfter parses a Retry-After value capped at max, where a max
@@ -823,13 +1020,11 @@ type readCloser struct{ *strings.Reader }
 
 func (readCloser) Close() error { return nil }
 
-// idempotent reports whether a method may be retried after an answer that
-// does not say the request was not processed.
-func idempotent(method string) bool {
-	return method != http.MethodPost
-}
-
-// checkRetry is the retry policy (retryablehttp.CheckRetry).
+// checkRetry is the retry policy of direct calls (retryablehttp.CheckRetry):
+// the class the transport gave the attempt, retryable for the method, within
+// WithRetry's count. A 401 is retried once with a new token (not counted),
+// unless it came on a replacement token. A 50200 block is not retried by a
+// direct call: it returns ErrBlocked (the client still pauses, see block.go).
 func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
 		return false, ctx.Err()
@@ -838,104 +1033,38 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if st == nil {
 		return false, err
 	}
-	retry := func() (bool, error) {
-		if st.retries >= c.retryMax {
+	switch st.class {
+	case classAuth:
+		if st.authRetried {
 			return false, nil
 		}
-		st.retries++
+		st.authRetried = true
 		return true, nil
-	}
-	if err != nil {
-		if !transientErr(err) {
-			return false, nil
-		}
-		if idempotent(st.method) || dialErr(err) {
-			return retry()
-		}
+	case classBlocked:
 		return false, nil
 	}
-	switch resp.StatusCode {
-	case http.StatusUnauthorized:
-		if !st.retried {
-			st.retried = true
-			c.tokens.invalidate(st.token)
-			return true, nil
-		}
-	case http.StatusTooManyRequests:
-		if st.lastCode != 50200 {
-			return retry()
-		}
-	case http.StatusServiceUnavailable:
-		return retry()
-	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
-		if idempotent(st.method) {
-			return retry()
-		}
+	if !retryable(st.class, st.method) || st.retries >= c.retryMax {
+		return false, nil
 	}
-	return false, nil
+	st.retries++
+	return true, nil
 }
 
-// transientErr reports whether an error from an attempt (transport or
-// token) may go away on retry.
-func transientErr(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, ErrClientRateLimited) || errors.Is(err, ErrResponseTooLarge) {
-		return false
-	}
-	var oe *OAuthError
-	if errors.As(err, &oe) {
-		return false
-	}
-	var ae *APIError
-	if errors.As(err, &ae) { // from the token endpoint
-		return ae.StatusCode >= 500 || (ae.StatusCode == 429 && ae.Code != 50200)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) && strings.Contains(ue.Err.Error(), "redirect") {
-		return false
-	}
-	return true
-}
-
-// dialErr reports whether the request never reached the server, so even a
-// POST may be retried.
-func dialErr(err error) bool {
-	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "dial"
-}
-
-// backoff is the wait before a retry (retryablehttp.Backoff): none after a
-// 401 (a new token is all it needs), Retry-After when the server gave one
-// (capped at max), else full jitter up to min·2^attempt capped at max.
-func (c *Client) backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+// backoff is the wait before a retry of a direct call
+// (retryablehttp.Backoff): none after a 401 (a new token is all it needs),
+// else the policy's backoffWait (Retry-After capped at max, or equal jitter
+// growing from min), and at least what the retry budget asks.
+func (c *Client) backoff(waitMin, waitMax time.Duration, attempt int, resp *http.Response) time.Duration {
+	var ra time.Duration
 	if resp != nil {
 		if resp.StatusCode == http.StatusUnauthorized {
 			return 0
 		}
 		if resp.StatusCode == 429 || resp.StatusCode == 503 {
-			if ra, ok := cappedRetryAfter(resp.Header.Get("Retry-After"), max); ok {
-				return ra
-			}
+			ra, _ = cappedRetryAfter(resp.Header.Get("Retry-After"), waitMax)
 		}
 	}
-	ceil := min
-	for i := 0; i < attempt && ceil < max; i++ {
-		if ceil > max/2 { // doubling would pass max, or overflow
-			ceil = max
-			break
-		}
-		ceil *= 2
-	}
-	if ceil > max {
-		ceil = max
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	if ceil == math.MaxInt64 {
-		return rand.N(ceil) // ceil+1 would overflow and make rand.N panic
-	}
-	return rand.N(ceil + 1)
+	return max(backoffWait(attempt+1, waitMin, waitMax, ra), c.budget.reserve())
 }
 
 func httpStatusText(code int) string { return http.StatusText(code) }

@@ -364,17 +364,9 @@ func TestRetryPolicy(t *testing.T) {
 			c, mt, tm := newMockClient(t, nil, fastRetry(2))
 			rm := newRESTMock(tt.step)
 			mt.RegisterResponder(tt.method, testRESTURL, rm.respond)
-			var st callStats
-			ctx := withCallStats(context.Background(), &st)
-			_, err := c.do(ctx, request{method: tt.method, path: testPath, body: []byte(`{"k":"v"}`)})
+			_, err := c.do(context.Background(), request{method: tt.method, path: testPath, body: []byte(`{"k":"v"}`)})
 			require.Error(t, err)
 			assert.Equal(t, tt.want, rm.count(), "attempts")
-			assert.Equal(t, tt.want, st.Attempts)
-			if strings.HasPrefix(tt.name, "429") {
-				assert.Equal(t, tt.want, st.Throttled)
-			} else {
-				assert.Zero(t, st.Throttled)
-			}
 			assert.Equal(t, 1, tm.count())
 			rm.mu.Lock()
 			for _, b := range rm.bodies {
@@ -576,9 +568,10 @@ func TestBlockedNotRetried(t *testing.T) {
 	assert.True(t, rle.Blocked())
 	assert.Equal(t, 50200, rle.Code)
 	assert.Equal(t, 1, rm.count())
-	// No cool-down either: the next call goes out at once.
+	// The block pauses the whole client (see block.go): the next call
+	// waits at least the first pause, minus its jitter.
 	cd := c.cooldown.(*memCooldown)
-	assert.Zero(t, cd.until.Load())
+	assert.Greater(t, time.Until(time.Unix(0, cd.until.Load())), blockPauseFirst*3/4)
 }
 
 // countingLimiter counts Wait calls and can fail them.
@@ -769,32 +762,36 @@ func TestBackoff(t *testing.T) {
 	t.Parallel()
 	c, _, _ := newMockClient(t, nil)
 	resp := func(code int, ra string) *http.Response {
-		r := &http.Response{StatusCode: code, Header: http.Header{}}
+		h := http.Header{}
 		if ra != "" {
-			r.Header.Set("Retry-After", ra)
+			h.Set("Retry-After", ra)
 		}
-		return r
+		return &http.Response{StatusCode: code, Header: h}
 	}
 	assert.Zero(t, c.backoff(time.Second, time.Minute, 3, resp(401, "")), "a 401 retry needs only a new token")
 	assert.Equal(t, 2*time.Second, c.backoff(time.Second, time.Minute, 0, resp(429, "2")))
 	assert.Equal(t, 2*time.Second, c.backoff(time.Second, time.Minute, 0, resp(503, "2")))
 	assert.Equal(t, time.Minute, c.backoff(time.Second, time.Minute, 0, resp(429, "3600")))
-	assert.Zero(t, c.backoff(0, 0, 5, nil))
 	assert.Zero(t, c.backoff(0, 0, 0, resp(429, "3600")), "waitMax 0 caps Retry-After at 0")
+}
+
+func TestBackoffWait(t *testing.T) {
+	t.Parallel()
+	assert.Zero(t, backoffWait(5, 0, 0, 0))
+	assert.Equal(t, time.Minute, backoffWait(1, time.Second, time.Minute, time.Hour), "Retry-After capped")
 	// Extreme settings neither overflow nor panic.
 	huge := time.Duration(math.MaxInt64)
-	for attempt := range 70 {
-		d := c.backoff(huge/3, huge, attempt, nil)
-		require.GreaterOrEqual(t, d, time.Duration(0))
-		d = c.backoff(huge, huge, attempt, resp(500, ""))
-		require.GreaterOrEqual(t, d, time.Duration(0))
+	for n := range 70 {
+		require.GreaterOrEqual(t, backoffWait(n, huge/3, huge, 0), time.Duration(0))
+		require.GreaterOrEqual(t, backoffWait(n, huge, huge, 0), time.Duration(0))
 	}
-	for attempt := range 8 {
-		for range 20 {
-			d := c.backoff(10*time.Millisecond, 200*time.Millisecond, attempt, resp(500, "9"))
-			ceil := min(10*time.Millisecond<<attempt, 200*time.Millisecond)
-			require.GreaterOrEqual(t, d, time.Duration(0))
-			require.LessOrEqual(t, d, ceil, "full jitter up to min·2^attempt, capped; Retry-After ignored on 500")
+	// Equal jitter: between half and all of min·2^(n-1), capped.
+	for n := 1; n <= 8; n++ {
+		ceil := min(10*time.Millisecond<<(n-1), 200*time.Millisecond)
+		for range 50 {
+			d := backoffWait(n, 10*time.Millisecond, 200*time.Millisecond, 0)
+			require.GreaterOrEqual(t, d, ceil/2)
+			require.LessOrEqual(t, d, ceil)
 		}
 	}
 }

@@ -714,10 +714,27 @@ func (s *ContactsService) write(ctx context.Context, method string, c Contact) (
 		return nil, err
 	}
 	resp, err := s.c.do(ctx, request{method: method, path: contactsPath, body: body})
+	return s.answer(c.Key, resp, err)
+}
+
+// upsertOnce sends one PATCH attempt of an encoded contact, for the
+// Upserter, which decides the retries from the returned call state.
+func (s *ContactsService) upsertOnce(ctx context.Context, key string, body []byte) (*ContactResult, *callState, error) {
+	resp, st, err := s.c.attempt(ctx, request{method: http.MethodPatch, path: contactsPath, body: body})
+	res, err := s.answer(key, resp, err)
+	if err != nil && st.class == classOK {
+		st.class = classPermanent // a 2xx answer refusing the contact
+	}
+	return res, st, err
+}
+
+// answer turns a contacts write's answer into its result or error.
+func (s *ContactsService) answer(key string, resp []byte, err error) (*ContactResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	return decodeContactResult(c.Key, resp)
+	res, err := decodeContactResult(key, resp)
+	return res, s.c.redact.scrub(err)
 }
 
 // SearchByEmail looks up the contact keys of email addresses with POST

@@ -6,33 +6,109 @@ import (
 	"fmt"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Limiter paces the client's requests. Wait blocks until one request may be
 // sent or ctx is done. The client calls it once for every HTTP attempt,
 // retries included, so a Limiter shared by several clients (or processes)
-// bounds what they send together.
+// bounds what they send together. A *rate.Limiter from golang.org/x/time/rate
+// is a Limiter.
 //
-// The default is NewRateLimiter(rate.Inf, 1): no client-side limit, because
-// SFMC publishes no per-second REST limit and signals throttling with 429
-// and Retry-After, which the client obeys through its cool-down. Set
-// WithRateLimit to the rate agreed for your account.
+// The client always paces itself adaptively (see WithRateLimit and the
+// policy table in retry.go); a Limiter given to WithLimiter is paid on top
+// of that, unless it is an AdaptiveLimiter, which replaces the client's own
+// pace.
 type Limiter interface {
 	Wait(ctx context.Context) error
 }
 
-// NewRateLimiter returns the default Limiter: a golang.org/x/time/rate token
-// bucket admitting perSecond requests per second with the given burst.
-// perSecond may be rate.Inf (no limit).
-func NewRateLimiter(perSecond float64, burst int) Limiter {
-	return &rateLimiter{l: rate.NewLimiter(rate.Limit(perSecond), burst)}
+// AdaptiveLimiter is a Limiter that sets its own pace from SFMC's answers.
+// The client reports the answer to every attempt it admitted; Rate reports
+// the pace (requests per second) for Stats. redisstore.Limiter is one: it
+// shares one learned pace across the processes of a fleet.
+type AdaptiveLimiter interface {
+	Limiter
+	// Observe reports the answer to one attempt the limiter admitted.
+	Observe(a Answer)
+	// Rate returns the current pace in requests per second.
+	Rate() float64
 }
 
-type rateLimiter struct{ l *rate.Limiter }
+// Answer is what the answer to one attempt tells a pacer.
+type Answer struct {
+	// Signal classifies the answer.
+	Signal Signal
+	// RTT is the client's current round-trip estimate (a moving average of
+	// the answered attempts), zero before the first answer.
+	RTT time.Duration
+}
 
-func (r *rateLimiter) Wait(ctx context.Context) error { return r.l.Wait(ctx) }
+// Signal classifies an answer for a pacer.
+type Signal int
+
+// The signals, from the client's retry policy (see retry.go).
+const (
+	// SignalOther: an answer that says nothing about the tenant's load
+	// (a refused contact, a 4xx, a 401, an attempt never sent).
+	SignalOther Signal = iota
+	// SignalSuccess: a 2xx answer.
+	SignalSuccess
+	// SignalThrottled: 429 with errorcode 50100, or 503: slow down.
+	SignalThrottled
+	// SignalBlocked: 429 with errorcode 50200: slow down a lot.
+	SignalBlocked
+	// SignalFailure: 500, 502, 504, or no answer: the tenant is failing.
+	SignalFailure
+)
+
+// signalOf maps a policy class to the Signal an AdaptiveLimiter sees.
+func signalOf(k answerClass) Signal {
+	switch k {
+	case classOK:
+		return SignalSuccess
+	case classThrottled, classBusy:
+		return SignalThrottled
+	case classBlocked:
+		return SignalBlocked
+	case classServer, classUnanswered:
+		return SignalFailure
+	}
+	return SignalOther
+}
+
+// paceLimiter is the client's pace: its own pacer, or a configured
+// AdaptiveLimiter.
+type paceLimiter interface {
+	Wait(ctx context.Context) error
+	observe(k answerClass, rtt time.Duration)
+	Rate() float64
+}
+
+// adaptive adapts an AdaptiveLimiter to paceLimiter.
+type adaptive struct{ AdaptiveLimiter }
+
+func (a adaptive) observe(k answerClass, rtt time.Duration) {
+	a.Observe(Answer{Signal: signalOf(k), RTT: rtt})
+}
+
+// ewma is a moving average of durations, safe for concurrent use.
+type ewma struct{ v atomic.Int64 }
+
+// observe folds d into the average (weight 1/8).
+func (e *ewma) observe(d time.Duration) {
+	for {
+		old := e.v.Load()
+		n := int64(d)
+		if old != 0 {
+			n = old + (int64(d)-old)/8
+		}
+		if e.v.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+func (e *ewma) get() time.Duration { return time.Duration(e.v.Load()) }
 
 // limiterError turns a Limiter failure into the client's error: the context
 // error when ctx is done, else ErrClientRateLimited (never a server 429).

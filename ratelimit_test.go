@@ -10,33 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/time/rate"
 )
-
-func TestRateLimiter(t *testing.T) {
-	t.Parallel()
-	t.Run("infinite admits everything", func(t *testing.T) {
-		t.Parallel()
-		l := NewRateLimiter(float64(rate.Inf), 1)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for range 10000 {
-			require.NoError(t, l.Wait(ctx))
-		}
-	})
-	t.Run("burst then refuses a wait past the deadline", func(t *testing.T) {
-		t.Parallel()
-		l := NewRateLimiter(0.001, 3)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		for range 3 {
-			require.NoError(t, l.Wait(ctx))
-		}
-		err := l.Wait(ctx)
-		require.Error(t, err)
-		require.NoError(t, ctx.Err(), "refused at once, not after the deadline")
-	})
-}
 
 func TestLimiterError(t *testing.T) {
 	t.Parallel()

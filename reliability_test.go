@@ -29,10 +29,15 @@ type matrixCell struct {
 	// during runs in its own goroutine while the contacts are sent, until
 	// stop is closed.
 	during func(srv *sfmctest.Server, stop <-chan struct{})
-	// blocked: the cell injects 429/50200, which stops the Upserter.
+	// blocked: the cell injects 429/50200 and runs with FailOnBlock, which
+	// stops the Upserter (waiting blocks out is TestUpserterWaitsOutBlock's).
 	blocked bool
 	// check asserts what shows the fault really happened.
 	check func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats)
+	// records overrides matrixRecords: a cell whose faults do not follow
+	// the client's rate (a random share of 429s or 503s at any pace) makes
+	// the pacer slow down for good, as it should, so it runs fewer.
+	records int
 }
 
 // matrixRow is one line of the table logged by TestUpserterFaultMatrix.
@@ -49,12 +54,12 @@ func faultMatrixCells() []matrixCell {
 	fast := sfmctest.WithRetryAfter(5 * time.Millisecond)
 	return []matrixCell{
 		{name: "none"},
-		{name: "429 storm 30%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault429, 0.30), fast},
+		{name: "429 storm 30%", records: 60, srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault429, 0.30), fast},
 			check: func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats) {
 				assert.Positive(t, st.Throttled, "429s seen by the Upserter")
 				assert.Positive(t, ss.ByStatus[429], "429s sent by the simulator")
 			}},
-		{name: "429/50200 block 5%", blocked: true, srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultBlocked, 0.05)},
+		{name: "429/50200 block 5% (FailOnBlock)", blocked: true, srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultBlocked, 0.05)},
 			check: func(t *testing.T, _ sfmc.UpserterStats, ss sfmctest.Stats) {
 				assert.Positive(t, ss.ByStatus[429], "50200 answers sent")
 			}},
@@ -63,7 +68,7 @@ func faultMatrixCells() []matrixCell {
 				assert.Positive(t, ss.ByStatus[500])
 				assert.Positive(t, st.Retried)
 			}},
-		{name: "503+Retry-After 10%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault503, 0.10), fast},
+		{name: "503+Retry-After 10%", records: 100, srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault503, 0.10), fast},
 			check: func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats) {
 				assert.Positive(t, ss.ByStatus[503])
 				assert.Positive(t, st.Retried)
@@ -156,7 +161,7 @@ func runMatrixCell(t *testing.T, cell matrixCell, seed int64) matrixRow {
 
 	var mu sync.Mutex
 	outcomes := map[string][]sfmc.Outcome{}
-	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 8,
+	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 8, FailOnBlock: cell.blocked,
 		RetryWaitMin: time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
 		OnResult: func(o sfmc.Outcome) {
 			mu.Lock()
@@ -177,7 +182,11 @@ func runMatrixCell(t *testing.T, cell matrixCell, seed int64) matrixRow {
 	accepted := map[string]sfmc.Contact{}
 	refused := map[string]bool{}
 	prefix := strings.NewReplacer(" ", "_", "/", "_", "%", "pc", "+", "_").Replace(cell.name)
-	for i := range matrixRecords {
+	records := matrixRecords
+	if cell.records > 0 {
+		records = cell.records
+	}
+	for i := range records {
 		key := fmt.Sprintf("%s-s%d-K%03d", prefix, seed, i)
 		ct := sfmc.Contact{Key: key, Attributes: []sfmc.AttributeValue{
 			{Set: "Email Addresses", Name: "Email Address", Value: fmt.Sprintf("k%03d-s%d@example.com", i, seed)},
@@ -333,6 +342,9 @@ func TestTokenOneRequestPerLifetime(t *testing.T) {
 	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(),
 		sfmc.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}),
 		sfmc.WithTokenRefreshMargin(time.Second),
+		// A ceiling far above what loopback takes: the client starts
+		// there instead of in slow start, so the timeline is the token's.
+		sfmc.WithRateLimit(1e6, 1000),
 		sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond))...)
 	require.NoError(t, err)
 	ctx := context.Background()

@@ -230,7 +230,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		c := newClient(s)
 		var alerts []sfmc.Alert
 		var mu sync.Mutex
-		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 2, MaxAttempts: 2,
+		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 2, MaxAttempts: 2, FailOnBlock: true,
 			RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond,
 			OnResult: func(o sfmc.Outcome) {
 				if o.Err != nil {
@@ -245,7 +245,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 				panic("OnAlert: " + a.Message)
 			}})
 		require.NoError(t, err)
-		for i := range 5 {
+		for i := range 3 {
 			if err := u.Add(ctx, piiContact(fmt.Sprint("U", i))); err != nil {
 				record(name+" Add", err)
 			}
@@ -263,8 +263,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// A run through the simulator with faults, and successes, for the
 	// debug and info records of a normal day.
 	srv := sfmctest.NewServer(sfmctest.WithCredentials("client-id", leakSecret), sfmctest.WithSeed(4),
-		sfmctest.WithFaultRate(sfmctest.Fault500, 0.2), sfmctest.WithFaultRate(sfmctest.Fault429, 0.2),
-		sfmctest.WithFaultRate(sfmctest.FaultDrop, 0.1), sfmctest.WithRetryAfter(time.Millisecond))
+		sfmctest.WithFaultRate(sfmctest.Fault500, 0.1), sfmctest.WithFaultRate(sfmctest.Fault429, 0.05),
+		sfmctest.WithFaultRate(sfmctest.FaultDrop, 0.05), sfmctest.WithRetryAfter(time.Millisecond))
 	t.Cleanup(srv.Close)
 	c, err := sfmc.NewClient(cfg, append(srv.ClientOptions(), sfmc.WithLogger(logger), sfmc.WithRetry(1, time.Millisecond, 5*time.Millisecond))...)
 	require.NoError(t, err)

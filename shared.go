@@ -93,73 +93,91 @@ func WithTokenStore(s TokenStore) Option {
 	}
 }
 
-// fallbacks records a client's first shared-state failure, logs it once
-// and tells the subscribers (the client's Upserters).
-type fallbacks struct {
-	logger *slog.Logger
-
-	mu   sync.Mutex
-	err  error
-	subs map[int]func(error)
-	next int
+// event is a condition the client tells its Upserters about (they raise
+// it as an Alert).
+type event struct {
+	kind    AlertKind
+	err     error
+	episode uint64 // the block episode, for AlertBlocked
 }
 
-// report records err (the first one only) and tells the subscribers.
-func (f *fallbacks) report(source string, err error) {
+// events records the client's first shared-state failure (logging it
+// once) and tells the subscribers (the client's Upserters) about it and
+// about block episodes.
+type events struct {
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	shared error // the first shared-state failure
+	subs   map[int]func(event)
+	next   int
+}
+
+// sharedFailure records err (the first one only), logs it and tells the
+// subscribers.
+func (e *events) sharedFailure(source string, err error) {
 	if !errors.Is(err, ErrSharedStateUnavailable) {
 		err = errors.Join(ErrSharedStateUnavailable, err)
 	}
-	f.mu.Lock()
-	if f.err != nil {
-		f.mu.Unlock()
+	e.mu.Lock()
+	if e.shared != nil {
+		e.mu.Unlock()
 		return
 	}
-	f.err = err
-	subs := make([]func(error), 0, len(f.subs))
-	for _, s := range f.subs {
+	e.shared = err
+	e.mu.Unlock()
+	e.logger.LogAttrs(context.Background(), slog.LevelWarn, "sfmc: shared state unavailable; falling back to local state",
+		slog.String("source", source), slog.String("error", err.Error()))
+	e.publish(event{kind: AlertSharedStateUnavailable, err: err})
+}
+
+// publish tells every subscriber about ev.
+func (e *events) publish(ev event) {
+	e.mu.Lock()
+	subs := make([]func(event), 0, len(e.subs))
+	for _, s := range e.subs {
 		subs = append(subs, s)
 	}
-	f.mu.Unlock()
-	f.logger.LogAttrs(context.Background(), slog.LevelWarn, "sfmc: shared state unavailable; falling back to local state",
-		slog.String("source", source), slog.String("error", err.Error()))
+	e.mu.Unlock()
 	for _, s := range subs {
-		s(err)
+		s(ev)
 	}
 }
 
-// subscribe calls fn on the first failure (at once, on this goroutine, if
-// it already happened) and returns a function that unsubscribes.
-func (f *fallbacks) subscribe(fn func(error)) (cancel func()) {
-	f.mu.Lock()
-	if f.subs == nil {
-		f.subs = make(map[int]func(error))
+// subscribe calls fn for every event from now on, and at once (on this
+// goroutine) for a shared-state failure that already happened. It returns
+// a function that unsubscribes.
+func (e *events) subscribe(fn func(event)) (cancel func()) {
+	e.mu.Lock()
+	if e.subs == nil {
+		e.subs = make(map[int]func(event))
 	}
-	id := f.next
-	f.next++
-	f.subs[id] = fn
-	err := f.err
-	f.mu.Unlock()
+	id := e.next
+	e.next++
+	e.subs[id] = fn
+	err := e.shared
+	e.mu.Unlock()
 	if err != nil {
-		fn(err)
+		fn(event{kind: AlertSharedStateUnavailable, err: err})
 	}
 	return func() {
-		f.mu.Lock()
-		delete(f.subs, id)
-		f.mu.Unlock()
+		e.mu.Lock()
+		delete(e.subs, id)
+		e.mu.Unlock()
 	}
 }
 
-func (f *fallbacks) first() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
+func (e *events) first() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.shared
 }
 
 // SharedStateErr returns the first failure of the client's shared state
 // (TokenStore, or a shared Limiter or Cooldown implementing
 // FallbackNotifier), matching ErrSharedStateUnavailable, or nil when there
 // was none. After such a failure the client went on with local state.
-func (c *Client) SharedStateErr() error { return c.fallbacks.first() }
+func (c *Client) SharedStateErr() error { return c.events.first() }
 
 // storeCall runs fn with a context bounded by StoreTimeout, and returns
 // when fn does or the timeout passes, whichever comes first: a store that

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
+	"math"
+	"reflect"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,7 +16,11 @@ import (
 
 // Upserter defaults, used for zero fields of UpserterConfig.
 const (
-	DefaultUpserterWorkers      = 8
+	// DefaultUpserterWorkers is the concurrency an adaptive Upserter starts
+	// with, before the first round trip is measured.
+	DefaultUpserterWorkers = 8
+	// DefaultMaxWorkers bounds an adaptive Upserter's concurrency.
+	DefaultMaxWorkers           = 256
 	DefaultUpserterQueue        = 10000
 	DefaultMaxAttempts          = 10
 	DefaultMaxRetryDuration     = 5 * time.Minute
@@ -22,6 +28,18 @@ const (
 	DefaultUpserterRetryWaitMin = 250 * time.Millisecond
 	DefaultUpserterRetryWaitMax = 30 * time.Second
 	DefaultFailureRatio         = 0.5
+)
+
+// Bounds of UpserterConfig fields: values beyond them are refused by
+// NewUpserter (they exhaust memory or time, and no tenant needs them).
+const (
+	maxWorkersLimit    = 10_000
+	maxQueueLimit      = 10_000_000
+	maxAttemptsLimit   = 1000
+	maxWindowLimit     = 1_000_000
+	maxDurationLimit   = 24 * time.Hour
+	maxRetryWaitLimit  = time.Hour
+	maxFlushWindowSize = time.Hour
 )
 
 // CoalesceMode says whether an Upserter merges queued updates to one
@@ -38,10 +56,16 @@ const (
 
 // UpserterConfig configures an Upserter. Zero fields take the defaults.
 type UpserterConfig struct {
-	// Workers is the number of concurrent senders (default 8). SFMC takes
-	// one contact per request, so this is the request concurrency; the
-	// client's Limiter and cool-down pace them all.
+	// Workers, when set, is a fixed number of concurrent senders: at most
+	// Workers contacts are out (sending or waiting to retry) and Workers
+	// requests in flight. Zero (the default) sizes the concurrency from the
+	// client's pace and the observed latency (Little's law: pace × round
+	// trip, doubled for headroom), between 1 and MaxWorkers, so that a
+	// tenant far away is not held to a small number of requests in flight.
 	Workers int
+	// MaxWorkers bounds the adaptive concurrency, and the contacts out at
+	// once (default 256). Ignored when Workers is set.
+	MaxWorkers int
 	// QueueSize bounds the Adds waiting to be sent, coalesced ones
 	// included (default 10,000). Add blocks while the queue is full; a
 	// blocked Add goes on once the queue has drained to three quarters of
@@ -57,31 +81,44 @@ type UpserterConfig struct {
 	// CoalesceOn). Updates to one key are never sent concurrently either
 	// way, so the last Add's values are the ones SFMC keeps.
 	Coalesce CoalesceMode
-	// MaxAttempts and MaxRetryDuration bound the Upserter's retries of one
-	// contact after transient failures (429, 5xx, dropped connections, a
-	// 401 a new token may cure), on top of each call's own retries:
-	// whichever comes first (defaults 10 attempts, 5 minutes). Only then is
-	// the contact reported failed, with the last error.
+	// MaxAttempts bounds the HTTP requests made for one contact, in total
+	// (default 10): the Upserter sends single attempts and decides every
+	// retry itself, following the client's policy (see retry.go), so the
+	// count is exact. MaxRetryDuration bounds the time from a contact's
+	// first attempt to its last (default 5 minutes), waits for a 50200
+	// block included. Whichever comes first fails the contact with its last
+	// error. A contact that gets a permanent answer (4xx, a refused
+	// contact, 501, ...) fails at once.
 	MaxAttempts      int
 	MaxRetryDuration time.Duration
-	// RetryWaitMin and RetryWaitMax bound the wait between the Upserter's
-	// retries of a contact (defaults 250 ms and 30 s): full jitter growing
-	// from RetryWaitMin, or the server's Retry-After capped at RetryWaitMax.
+	// RetryWaitMin and RetryWaitMax bound the wait between the attempts of
+	// a contact (defaults 250 ms and 30 s): the server's Retry-After capped
+	// at RetryWaitMax, else half of RetryWaitMin·2^n (capped) plus a random
+	// part of the other half, and at least what the client's retry budget
+	// asks (see RetryBudget). A contact waiting for its retry holds no
+	// request slot.
 	RetryWaitMin, RetryWaitMax time.Duration
+	// FailOnBlock makes a 50200 block ("Your requests are temporarily
+	// blocked.") stop the Upserter, failing every queued contact with
+	// ErrBlocked, as the destination does. By default the client pauses and
+	// probes until the block ends, and contacts wait (they fail only when
+	// their MaxRetryDuration runs out).
+	FailOnBlock bool
 	// OnResult is called exactly once for every Add that returned nil,
 	// with that Add's contact key and outcome. It may be called from
 	// several goroutines at once and must be fast: it runs on the senders'
-	// goroutines. It must not wait on the Upserter itself (an Add that
-	// blocks on a full queue from OnResult can deadlock the workers). A
-	// panic in it is recovered and logged.
+	// goroutines. It must not wait on the Upserter: Flush and Close called
+	// from it return ErrInCallback, and so does an Add from it that would
+	// block on a full queue. A panic in it is recovered and logged.
 	OnResult func(Outcome)
 	// OnAlert is called once per condition the destination reports as a
-	// dataflow alert: credentials rejected, IP not allowlisted, requests
-	// blocked (50200), and a failure ratio above FailureRatio over the
+	// dataflow alert: credentials rejected, IP not allowlisted, the
+	// integration rejected (a 401 on a new token), requests blocked (50200;
+	// once per block episode), a failure ratio above FailureRatio over the
 	// last FailureWindow outcomes (raised again only after the ratio fell
 	// back below half the threshold); and, in fleet mode, the client's
 	// shared state falling back to local state
-	// (AlertSharedStateUnavailable). A panic in it is recovered.
+	// (AlertSharedStateUnavailable). The same rules as OnResult apply.
 	OnAlert func(Alert)
 	// FailureWindow and FailureRatio configure the failure-ratio alert
 	// (defaults 200 outcomes and 0.5).
@@ -98,11 +135,11 @@ type Outcome struct {
 	Result *ContactResult
 	// Err is nil on success, else a typed error: *ContactError, *APIError,
 	// *RateLimitError, ErrInvalidCredentials, ErrIPNotAllowlisted,
-	// ErrBlocked, or ErrClosed (with the Close context's error) when the
-	// Upserter was closed before the contact could be sent. When an
-	// attempt got no answer (dropped connection, timeout, a request cut off
-	// by Close) the error also matches ErrOutcomeUnknown: the contact may
-	// be stored anyway.
+	// ErrUnauthorized, ErrBlocked, or ErrClosed (with the Close context's
+	// error) when the Upserter was closed before the contact could be sent.
+	// When an attempt got no answer (dropped connection, the attempt's
+	// timeout, a request cut off by Close) the error also matches
+	// ErrOutcomeUnknown: the contact may be stored anyway.
 	Err error
 	// Attempts is the number of HTTP requests made for the contact.
 	Attempts int
@@ -114,32 +151,8 @@ type Outcome struct {
 	Tag any
 }
 
-// AlertKind names the condition of an Alert.
-type AlertKind string
-
-// Alert kinds.
-const (
-	AlertInvalidCredentials AlertKind = "invalid_credentials"
-	AlertIPNotAllowlisted   AlertKind = "ip_not_allowlisted"
-	AlertBlocked            AlertKind = "blocked"
-	AlertFailureRatio       AlertKind = "failure_ratio"
-	// AlertSharedStateUnavailable: the client's shared state (fleet mode:
-	// TokenStore, shared Limiter or Cooldown) failed and the client went
-	// on with local state. Contacts are still sent, but the fleet may no
-	// longer share one token and one rate. Raised once per Upserter (also
-	// when the failure happened before NewUpserter); Err matches
-	// ErrSharedStateUnavailable.
-	AlertSharedStateUnavailable AlertKind = "shared_state_unavailable"
-)
-
-// Alert is a condition that needs a person: see UpserterConfig.OnAlert.
-type Alert struct {
-	Kind    AlertKind
-	Message string
-	Err     error // the error that raised it, when there is one
-}
-
-// UpserterStats is an atomic snapshot of an Upserter's counters.
+// UpserterStats is a snapshot of an Upserter's counters and of the
+// client's pace.
 type UpserterStats struct {
 	Added      int64 // Adds accepted
 	Coalesced  int64 // Adds merged into another queued Add of the same key
@@ -148,146 +161,183 @@ type UpserterStats struct {
 	Failed     int64 // outcomes with an error
 	Retried    int64 // requests beyond the first for a contact
 	Throttled  int64 // 429 answers seen
-	InFlight   int64 // contacts being sent now
+	InFlight   int64 // contacts being sent now, or waiting to retry
 	QueueDepth int64 // Adds waiting to be sent
+	// Rate is the client's current pace in requests per second (see
+	// WithRateLimit).
+	Rate float64
+	// Concurrency is the number of requests the Upserter lets be in flight
+	// now (Workers, or sized from Rate and the round-trip time).
+	Concurrency int64
+	// Blocked reports a 50200 block episode in progress: the client is
+	// pausing or probing.
+	Blocked bool
+	// LastAnswer is when SFMC last answered one of the client's requests
+	// (zero before the first answer).
+	LastAnswer time.Time
 }
+
+// ErrInCallback is returned by Flush and Close when called from the
+// Upserter's OnResult or OnAlert callback (they would wait for that very
+// callback), and by an Add from a callback that would block on a full
+// queue.
+var ErrInCallback = errors.New("sfmc: Upserter method called from its OnResult or OnAlert callback would deadlock")
 
 // Upserter upserts contacts through a bounded queue and a pool of workers:
 // the streaming writer callers embed in their pipelines. Every Add that
 // returns nil gets exactly one Outcome through OnResult, success or typed
 // failure, including across Close and context cancellation.
 //
+// Its parts: a keyQueue (per-key order, coalescing, one write per key out),
+// the scheduler (concurrency), flow (backpressure on Add), the
+// flushTracker (Flush), the alertTracker, and the send loop below, which
+// decides each contact's retries with the client's policy (retry.go).
+//
 // It is safe for concurrent use.
 type Upserter struct {
-	c   *Client
-	cfg UpserterConfig
+	c       *Client
+	cfg     UpserterConfig
+	ctx     context.Context // the workers' own context, not the callers'
+	cancel  context.CancelFunc
+	sched   *scheduler
+	flow    *flow
+	flushes *flushTracker
+	alerts  *alertTracker
+	wg      sync.WaitGroup
 
-	ctx    context.Context // the workers' own context, not the callers'
-	cancel context.CancelFunc
-	wake   chan struct{}
-	stop   chan struct{}
-	wg     sync.WaitGroup
-
-	mu        sync.Mutex
-	queue     ring
-	pending   map[string]*entry // queued or blocked, not in flight
-	blocked   map[string]*entry // queued while the key was in flight
-	inflight  map[string]bool
-	queued    int // tickets not yet sent
-	lowWater  int // blocked Adds wake when queued drops to this
-	spaceWait chan struct{}
-	epoch     *epoch
-	flushing  int
+	mu        sync.Mutex // guards the lifecycle below
 	closed    bool
-	stopping  bool
 	fatal     error
 	closeDone chan struct{}
 
-	unsubscribe func() // from the client's shared-state failures
+	unsubscribe func() // from the client's events
 
-	alertMu   sync.Mutex
-	alerted   map[AlertKind]bool
-	window    []bool
-	windowPos int
-	windowN   int
-	windowBad int
-
-	added, coalesced, requests, succeeded, failed, retried, throttled, inFlight atomic.Int64
+	added, coalesced, requests, succeeded, failed, retried, throttled atomic.Int64
 }
 
-type entry struct {
-	contact Contact
-	index   map[attrKey]int
-	tickets []ticket
-	ready   time.Time
-	next    *entry // later entries of the same key held behind it (CoalesceOff)
+// sendState follows one contact through its attempts.
+type sendState struct {
+	body       []byte // the request body, encoded once
+	start      time.Time
+	attempts   int // HTTP requests made
+	tries      int // attempts tried, also those that sent nothing
+	unanswered bool
 }
 
-type attrKey struct{ set, name string }
-
-type ticket struct {
-	ep        *epoch
-	coalesced bool
-	tag       any
-}
-
-// epoch groups the Adds between two Flush calls, so a Flush can wait for
-// exactly the Adds made before it.
-type epoch struct {
-	n      int
-	sealed bool
-	done   chan struct{}
-	prev   *epoch
-}
-
-// NewUpserter starts an Upserter's workers. Close it to stop them.
+// NewUpserter checks cfg and starts an Upserter's workers. Close it to stop
+// them. A field out of range is an error matching ErrInvalidConfig that
+// names it.
 func NewUpserter(c *Client, cfg UpserterConfig) (*Upserter, error) {
 	if c == nil {
 		return nil, fmt.Errorf("%w: NewUpserter: nil *Client", ErrInvalidConfig)
 	}
-	if cfg.Workers < 0 || cfg.QueueSize < 0 || cfg.FlushInterval < 0 || cfg.MaxAttempts < 0 ||
-		cfg.MaxRetryDuration < 0 || cfg.RetryWaitMin < 0 || cfg.RetryWaitMax < 0 || cfg.FailureWindow < 0 || cfg.FailureRatio < 0 || cfg.FailureRatio > 1 {
-		return nil, fmt.Errorf("%w: UpserterConfig: negative value or FailureRatio outside [0,1]", ErrInvalidConfig)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Coalesce != CoalesceOn && cfg.Coalesce != CoalesceOff {
-		return nil, fmt.Errorf("%w: UpserterConfig.Coalesce: unknown mode %d", ErrInvalidConfig, cfg.Coalesce)
-	}
-	if cfg.Workers == 0 {
-		cfg.Workers = DefaultUpserterWorkers
-	}
-	if cfg.QueueSize == 0 {
-		cfg.QueueSize = DefaultUpserterQueue
-	}
-	if cfg.MaxAttempts == 0 {
-		cfg.MaxAttempts = DefaultMaxAttempts
-	}
-	if cfg.MaxRetryDuration == 0 {
-		cfg.MaxRetryDuration = DefaultMaxRetryDuration
-	}
-	if cfg.RetryWaitMin == 0 {
-		cfg.RetryWaitMin = DefaultUpserterRetryWaitMin
-	}
-	if cfg.RetryWaitMax == 0 {
-		cfg.RetryWaitMax = max(DefaultUpserterRetryWaitMax, cfg.RetryWaitMin)
-	}
-	if cfg.FailureWindow == 0 {
-		cfg.FailureWindow = DefaultFailureWindow
-	}
-	if cfg.FailureRatio == 0 {
-		cfg.FailureRatio = DefaultFailureRatio
+	workers := cfg.MaxWorkers
+	if cfg.Workers > 0 {
+		workers = cfg.Workers
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	u := &Upserter{
-		c:        c,
-		cfg:      cfg,
-		ctx:      ctx,
-		cancel:   cancel,
-		wake:     make(chan struct{}, cfg.Workers),
-		stop:     make(chan struct{}),
-		pending:  make(map[string]*entry),
-		blocked:  make(map[string]*entry),
-		inflight: make(map[string]bool),
-		epoch:    &epoch{done: make(chan struct{})},
-		alerted:  make(map[AlertKind]bool),
-		window:   make([]bool, cfg.FailureWindow),
-		lowWater: cfg.QueueSize - max(1, cfg.QueueSize/4),
+		c:       c,
+		cfg:     cfg,
+		ctx:     ctx,
+		cancel:  cancel,
+		sched:   newScheduler(c, cfg, workers),
+		flow:    newFlow(cfg.QueueSize),
+		flushes: newFlushTracker(),
+		alerts:  newAlertTracker(cfg.OnAlert, c.logger, cfg.FailureWindow, cfg.FailureRatio),
 	}
-	u.unsubscribe = c.fallbacks.subscribe(func(err error) {
-		u.alert(Alert{Kind: AlertSharedStateUnavailable, Err: err,
-			Message: "shared state unavailable, going on with local token, limiter and cool-down: " + err.Error()})
-	})
-	u.wg.Add(cfg.Workers)
-	for range cfg.Workers {
+	u.unsubscribe = c.events.subscribe(u.clientEvent)
+	u.wg.Add(workers)
+	for range workers {
 		go u.worker()
 	}
 	return u, nil
 }
 
+// withDefaults checks every field and fills the zero ones.
+func (cfg UpserterConfig) withDefaults() (UpserterConfig, error) {
+	bad := func(field string, v any, want string) (UpserterConfig, error) {
+		return cfg, fmt.Errorf("%w: UpserterConfig.%s is %v; want %s", ErrInvalidConfig, field, v, want)
+	}
+	ints := []struct {
+		name string
+		v    *int
+		max  int
+		def  int
+	}{
+		{"Workers", &cfg.Workers, maxWorkersLimit, 0},
+		{"MaxWorkers", &cfg.MaxWorkers, maxWorkersLimit, DefaultMaxWorkers},
+		{"QueueSize", &cfg.QueueSize, maxQueueLimit, DefaultUpserterQueue},
+		{"MaxAttempts", &cfg.MaxAttempts, maxAttemptsLimit, DefaultMaxAttempts},
+		{"FailureWindow", &cfg.FailureWindow, maxWindowLimit, DefaultFailureWindow},
+	}
+	for _, f := range ints {
+		if *f.v < 0 || *f.v > f.max {
+			return bad(f.name, *f.v, fmt.Sprintf("0 (the default) to %d", f.max))
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	durs := []struct {
+		name string
+		v    *time.Duration
+		max  time.Duration
+		def  time.Duration
+	}{
+		{"FlushInterval", &cfg.FlushInterval, maxFlushWindowSize, 0},
+		{"MaxRetryDuration", &cfg.MaxRetryDuration, maxDurationLimit, DefaultMaxRetryDuration},
+		{"RetryWaitMin", &cfg.RetryWaitMin, maxRetryWaitLimit, DefaultUpserterRetryWaitMin},
+		{"RetryWaitMax", &cfg.RetryWaitMax, maxRetryWaitLimit, max(DefaultUpserterRetryWaitMax, cfg.RetryWaitMin)},
+	}
+	for _, f := range durs {
+		if *f.v < 0 || *f.v > f.max {
+			return bad(f.name, *f.v, fmt.Sprintf("0 (the default) to %v", f.max))
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if cfg.RetryWaitMax < cfg.RetryWaitMin {
+		return bad("RetryWaitMax", cfg.RetryWaitMax, fmt.Sprintf("at least RetryWaitMin (%v)", cfg.RetryWaitMin))
+	}
+	if math.IsNaN(cfg.FailureRatio) || cfg.FailureRatio < 0 || cfg.FailureRatio > 1 {
+		return bad("FailureRatio", cfg.FailureRatio, "0 (the default, 0.5) to 1")
+	}
+	if cfg.FailureRatio == 0 {
+		cfg.FailureRatio = DefaultFailureRatio
+	}
+	if cfg.Coalesce != CoalesceOn && cfg.Coalesce != CoalesceOff {
+		return bad("Coalesce", int(cfg.Coalesce), "CoalesceOn or CoalesceOff")
+	}
+	return cfg, nil
+}
+
+// clientEvent raises the client's events as alerts.
+func (u *Upserter) clientEvent(ev event) {
+	switch ev.kind {
+	case AlertSharedStateUnavailable:
+		u.alerts.raise(Alert{Kind: ev.kind, Err: ev.err,
+			Message: "shared state unavailable, going on with local token, limiter and cool-down: " + ev.err.Error()}, 0)
+	case AlertBlocked:
+		if u.cfg.FailOnBlock {
+			return // raised by the attempt that stops the Upserter
+		}
+		u.alerts.raise(Alert{Kind: ev.kind, Err: ev.err,
+			Message: "SFMC blocked the requests (errorcode 50200): pausing and probing until it ends; contacts wait, and fewer requests go out at once"}, ev.episode)
+	}
+}
+
 // Add queues a contact for upsert. It validates the contact first (an
 // invalid one is refused with an error matching ErrInvalidContact), blocks
 // while the queue is full until there is space or ctx is done, and returns
-// ErrClosed after Close, or the fatal error (ErrInvalidCredentials,
-// ErrIPNotAllowlisted, ErrBlocked) once one has stopped the Upserter.
+// ErrClosed after Close, or the error that stopped the Upserter
+// (ErrInvalidCredentials, ErrIPNotAllowlisted, ErrUnauthorized, or
+// ErrBlocked with FailOnBlock).
 //
 // When Add returns nil the contact is accepted: OnResult will be called
 // exactly once for it. When Add returns an error it is not, and OnResult is
@@ -307,154 +357,96 @@ func (u *Upserter) AddTagged(ctx context.Context, c Contact, tag any) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	attrs := make([]AttributeValue, len(c.Attributes))
-	copy(attrs, c.Attributes)
-	c.Attributes = attrs
-
+	if err := u.stopped(); err != nil {
+		return err
+	}
+	if u.flow.full() && inCallback() {
+		return ErrInCallback
+	}
+	if err := u.flow.acquire(ctx); err != nil {
+		return err
+	}
+	c.Attributes = append([]AttributeValue(nil), c.Attributes...)
 	u.mu.Lock()
-	for {
-		if u.closed {
-			u.mu.Unlock()
-			return ErrClosed
-		}
-		if u.fatal != nil {
-			err := u.fatal
-			u.mu.Unlock()
-			return err
-		}
-		if u.queued < u.cfg.QueueSize {
-			break
-		}
-		if u.spaceWait == nil {
-			u.spaceWait = make(chan struct{})
-		}
-		ch := u.spaceWait
+	if err := u.stoppedLocked(); err != nil {
 		u.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ch:
-		}
-		u.mu.Lock()
+		u.flow.release(1)
+		return err
 	}
-	ep := u.epoch
-	ep.n++
-	u.queued++
-	u.added.Add(1)
-	if e := u.pending[c.Key]; e != nil && u.cfg.Coalesce == CoalesceOn {
-		e.merge(c.Attributes)
-		e.tickets = append(e.tickets, ticket{ep: ep, coalesced: true, tag: tag})
-		if len(e.tickets) == 2 {
-			e.tickets[0].coalesced = true
-		}
-		u.coalesced.Add(1)
-		u.mu.Unlock()
-		return nil
-	}
-	e := &entry{contact: c, tickets: []ticket{{ep: ep, tag: tag}}}
-	if u.cfg.FlushInterval > 0 {
-		e.ready = time.Now().Add(u.cfg.FlushInterval)
-	}
-	if u.cfg.Coalesce == CoalesceOn {
-		u.pending[c.Key] = e
-	}
-	u.queue.push(e)
+	// Queued under u.mu, so that Close (which sets closed under it) seals
+	// an epoch holding every accepted Add.
+	t := ticket{ep: u.flushes.add(), tag: tag}
+	merged := u.sched.add(c, t)
 	u.mu.Unlock()
-	u.signal()
+	u.added.Add(1)
+	if merged {
+		u.coalesced.Add(1)
+	}
 	return nil
 }
 
-// merge applies later values: an attribute already present takes the new
-// value, a new one is appended.
-func (e *entry) merge(attrs []AttributeValue) {
-	if e.index == nil {
-		e.index = make(map[attrKey]int, len(e.contact.Attributes)+len(attrs))
-		for i, a := range e.contact.Attributes {
-			e.index[attrKey{a.Set, a.Name}] = i
-		}
-	}
-	for _, a := range attrs {
-		k := attrKey{a.Set, a.Name}
-		if i, ok := e.index[k]; ok {
-			e.contact.Attributes[i].Value = a.Value
-			continue
-		}
-		e.index[k] = len(e.contact.Attributes)
-		e.contact.Attributes = append(e.contact.Attributes, a)
-	}
+func (u *Upserter) stopped() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.stoppedLocked()
 }
 
-func (u *Upserter) signal() {
-	select {
-	case u.wake <- struct{}{}:
-	default:
+func (u *Upserter) stoppedLocked() error {
+	switch {
+	case u.closed:
+		return ErrClosed
+	case u.fatal != nil:
+		return u.fatal
 	}
+	return nil
 }
 
 // Flush returns when every contact added before it has its outcome, or
 // when ctx is done (then it returns ctx.Err() and the contacts go on).
-// Contacts waiting for the FlushInterval window are sent at once.
+// Contacts waiting for the FlushInterval window are sent at once. Called
+// from OnResult or OnAlert it returns ErrInCallback.
 func (u *Upserter) Flush(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
 	}
-	u.mu.Lock()
-	ep := u.epoch
-	u.epoch = &epoch{done: make(chan struct{}), prev: ep}
-	ep.sealed = true
-	if ep.n == 0 {
-		closeEpoch(ep)
+	if inCallback() {
+		return ErrInCallback
 	}
-	u.flushing++
-	u.mu.Unlock()
-	for range u.cfg.Workers {
-		u.signal()
-	}
-	defer func() {
-		u.mu.Lock()
-		u.flushing--
-		u.mu.Unlock()
-	}()
-	for e := ep; e != nil; {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-e.done:
-		}
-		u.mu.Lock()
-		next := e.prev
-		u.mu.Unlock()
-		e = next
-	}
-	u.mu.Lock()
-	ep.prev = nil // every earlier epoch is done: let them go
-	u.mu.Unlock()
-	return nil
+	return u.flush(ctx)
 }
 
-// closeEpoch marks an epoch done once it is sealed and empty; it drops the
-// link to earlier epochs, which a Flush waits for separately. Callers hold
-// u.mu.
-func closeEpoch(ep *epoch) {
-	select {
-	case <-ep.done:
-	default:
-		close(ep.done)
-	}
+func (u *Upserter) flush(ctx context.Context) error {
+	ep := u.flushes.seal()
+	end := u.sched.flush()
+	defer end()
+	return u.flushes.wait(ctx, ep)
 }
 
 // Close stops accepting contacts, sends everything queued, waits for the
-// outcomes and stops the workers. If ctx ends first, every contact not yet
-// sent gets a failure outcome (ErrClosed wrapping ctx's error), requests in
-// flight are cancelled (their outcome matches ErrClosed and, when a request
-// was cut off unanswered, ErrOutcomeUnknown: SFMC may or may not have
-// applied it), the workers stop, and Close returns ctx's error.
+// outcomes and stops the workers. It returns by ctx's deadline whatever the
+// callbacks do:
+//
+//   - If ctx ends before every contact has its outcome, every contact not
+//     yet sent gets a failure outcome (ErrClosed wrapping ctx's error),
+//     requests in flight are cancelled (their outcome matches ErrClosed
+//     and, when a request was cut off unanswered, ErrOutcomeUnknown: SFMC
+//     may or may not have applied it), and Close returns ctx's error.
+//   - After ctx ends, Close still waits while outcomes keep being
+//     delivered (so that with a working OnResult every outcome is in when
+//     it returns), but no longer than deliveryGrace (50 ms) without one.
+//     Outcomes not yet delivered when Close returns (because OnResult is
+//     blocked) are still delivered, each exactly once, by the Upserter's
+//     goroutines, which end after the last one.
 //
 // Close is idempotent: later calls wait for the first one to finish and
-// return nil. No goroutine of the Upserter is left when it returns.
+// return nil. Called from OnResult or OnAlert it returns ErrInCallback.
+// When Close returns nil, no goroutine of the Upserter is left.
 func (u *Upserter) Close(ctx context.Context) error {
 	if ctx == nil {
 		return errNilContext
+	}
+	if inCallback() {
+		return ErrInCallback
 	}
 	u.mu.Lock()
 	if u.closed {
@@ -471,351 +463,243 @@ func (u *Upserter) Close(ctx context.Context) error {
 	u.closeDone = make(chan struct{})
 	u.mu.Unlock()
 	defer close(u.closeDone)
+	defer u.unsubscribe()
 
-	// Wake any Add blocked on a full queue: it now returns ErrClosed.
-	u.mu.Lock()
-	if u.spaceWait != nil {
-		close(u.spaceWait)
-		u.spaceWait = nil
-	}
-	u.mu.Unlock()
-
-	err := u.Flush(ctx)
+	u.flow.close(ErrClosed) // blocked Adds return ErrClosed
+	err := u.flush(ctx)
 	if err != nil {
 		u.abort(fmt.Errorf("%w before the contact was sent: %w", ErrClosed, err))
 	}
-	u.mu.Lock()
-	u.stopping = true
-	u.mu.Unlock()
-	close(u.stop)
-	u.wg.Wait()
+	u.sched.stop()
+	done := make(chan struct{})
+	go func() {
+		u.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+		u.cancel()
+		u.waitDelivering(done)
+	}
 	u.cancel()
-	u.unsubscribe()
 	return err
 }
 
-// abort fails every contact not yet sent with err and cancels the ones in
-// flight.
-func (u *Upserter) abort(err error) {
-	u.mu.Lock()
-	failed := u.drainLocked()
-	u.mu.Unlock()
-	u.cancel()
-	for _, e := range failed {
-		u.finish(e, nil, err, 0, false)
-	}
-}
+// deliveryGrace is how long Close, once its context is done, waits for the
+// next outcome to be delivered: as long as outcomes keep coming (the
+// attempts cut off, the contacts failed unsent), Close lets them finish;
+// once none comes for this long (OnResult is blocked), it returns.
+const deliveryGrace = 50 * time.Millisecond
 
-// drainLocked takes every contact not yet sent out of the queue (held ones
-// included) and wakes blocked Adds. Callers hold u.mu, and report an
-// outcome for each entry returned.
-func (u *Upserter) drainLocked() []*entry {
-	var out []*entry
-	for e := u.queue.pop(); e != nil; e = u.queue.pop() {
-		out = append(out, e)
-	}
-	for _, e := range u.blocked {
-		for ; e != nil; e = e.next {
-			out = append(out, e)
+// waitDelivering waits for done while outcomes keep being delivered.
+func (u *Upserter) waitDelivering(done <-chan struct{}) {
+	t := time.NewTimer(deliveryGrace)
+	defer t.Stop()
+	last := u.succeeded.Load() + u.failed.Load()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			n := u.succeeded.Load() + u.failed.Load()
+			if n == last {
+				return
+			}
+			last = n
+			t.Reset(deliveryGrace)
 		}
 	}
-	clear(u.blocked)
-	clear(u.pending)
-	if u.spaceWait != nil {
-		close(u.spaceWait)
-		u.spaceWait = nil
-	}
-	return out
 }
 
-// Stats returns a snapshot of the counters.
-func (u *Upserter) Stats() UpserterStats {
-	u.mu.Lock()
-	q := int64(u.queued)
-	u.mu.Unlock()
-	return UpserterStats{
-		Added:      u.added.Load(),
-		Coalesced:  u.coalesced.Load(),
-		Requests:   u.requests.Load(),
-		Succeeded:  u.succeeded.Load(),
-		Failed:     u.failed.Load(),
-		Retried:    u.retried.Load(),
-		Throttled:  u.throttled.Load(),
-		InFlight:   u.inFlight.Load(),
-		QueueDepth: q,
+// abort fails every contact not being sent with err (delivering the
+// outcomes on a goroutine of its own, so that a blocked OnResult cannot
+// hold the caller) and cancels the attempts in flight.
+func (u *Upserter) abort(err error) {
+	failed := u.sched.drain()
+	u.cancel()
+	u.deliverLater(failed, err)
+}
+
+func (u *Upserter) deliverLater(es []*entry, err error) {
+	if len(es) == 0 {
+		return
 	}
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		for _, e := range es {
+			u.dropped(e, err)
+		}
+	}()
+}
+
+// dropped reports the outcome of an entry taken out of the queue unsent
+// (or parked between attempts).
+func (u *Upserter) dropped(e *entry, err error) {
+	if e.send == nil {
+		u.flow.release(len(e.tickets)) // it never left the queue
+		u.deliver(e, nil, err, 0)
+		return
+	}
+	u.deliver(e, nil, u.finalErr(e, err), e.send.attempts)
+}
+
+// Stats returns a snapshot of the counters and of the client's pace.
+func (u *Upserter) Stats() UpserterStats {
+	out, limit := u.sched.stats()
+	_, blocked := u.c.block.current()
+	st := UpserterStats{
+		Added:       u.added.Load(),
+		Coalesced:   u.coalesced.Load(),
+		Requests:    u.requests.Load(),
+		Succeeded:   u.succeeded.Load(),
+		Failed:      u.failed.Load(),
+		Retried:     u.retried.Load(),
+		Throttled:   u.throttled.Load(),
+		InFlight:    int64(out),
+		QueueDepth:  int64(u.flow.len()),
+		Rate:        u.c.pace.Rate(),
+		Concurrency: int64(limit),
+		Blocked:     blocked,
+	}
+	if n := u.c.lastAnswer.Load(); n != 0 {
+		st.LastAnswer = time.Unix(0, n)
+	}
+	return st
 }
 
 func (u *Upserter) worker() {
 	defer u.wg.Done()
-	var timer *time.Timer
 	for {
-		e, wait, stop := u.take()
-		if stop {
-			if timer != nil {
-				timer.Stop()
-			}
+		e, first := u.sched.next()
+		if e == nil {
 			return
 		}
-		if e != nil {
-			u.send(e)
-			continue
+		if first {
+			u.flow.release(len(e.tickets))
 		}
-		var tc <-chan time.Time
-		if wait > 0 {
-			if timer == nil {
-				timer = time.NewTimer(wait)
-			} else {
-				timer.Reset(wait)
-			}
-			tc = timer.C
-		}
-		select {
-		case <-u.wake:
-		case <-tc:
-		case <-u.stop:
-		}
+		u.attempt(e)
 	}
 }
 
-// take returns the next contact to send, or how long to wait for one, or
-// stop when the Upserter is stopping and nothing is left.
-func (u *Upserter) take() (e *entry, wait time.Duration, stop bool) {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	for {
-		e = u.queue.peek()
-		if e == nil {
-			return nil, 0, u.stopping && len(u.blocked) == 0
+// attempt makes one attempt for e and decides, with the client's policy,
+// whether the contact is done or waits for another attempt.
+func (u *Upserter) attempt(e *entry) {
+	s := e.send
+	if s == nil {
+		body, err := appendContactJSON(make([]byte, 0, encodedSizeHint(e.contact)), e.contact)
+		s = &sendState{body: body, start: time.Now()}
+		e.send = s
+		if err != nil { // validated by Add: cannot happen
+			u.end(e, nil, err)
+			return
 		}
-		if !e.ready.IsZero() && u.flushing == 0 && !u.closed {
-			if d := time.Until(e.ready); d > 0 {
-				return nil, d, false
-			}
-		}
-		u.queue.pop()
-		key := e.contact.Key
-		if u.inflight[key] {
-			// An earlier update of this key is being sent: hold this
-			// one until it is done, so SFMC keeps the last values.
-			if held := u.blocked[key]; held != nil {
-				for held.next != nil { // CoalesceOff only: keep them in order
-					held = held.next
-				}
-				held.next = e
-			} else {
-				u.blocked[key] = e
-			}
-			continue
-		}
-		if u.pending[key] == e {
-			delete(u.pending, key)
-		}
-		u.inflight[key] = true
-		u.queued -= len(e.tickets)
-		// Blocked Adds are woken once the queue has drained to its low
-		// mark, not at every free slot: a producer faster than the
-		// workers then adds a run of contacts per wake-up instead of
-		// paying a wake-up for each one.
-		if u.spaceWait != nil && u.queued <= u.lowWater {
-			close(u.spaceWait)
-			u.spaceWait = nil
-		}
-		u.inFlight.Add(1)
-		return e, 0, false
 	}
+	if err := u.fatalErr(); err != nil {
+		u.end(e, nil, err)
+		return
+	}
+	deadline := s.start.Add(u.cfg.MaxRetryDuration)
+	ctx, cancel := context.WithDeadline(u.ctx, deadline)
+	res, st, err := u.c.Contacts.upsertOnce(ctx, e.contact.Key, s.body)
+	cancel()
+	s.tries++
+	u.requests.Add(int64(st.attempts))
+	u.throttled.Add(int64(st.throttled))
+	if s.attempts > 0 {
+		u.retried.Add(int64(st.attempts))
+	} else if st.attempts > 1 {
+		u.retried.Add(int64(st.attempts - 1))
+	}
+	s.attempts += st.attempts
+	s.unanswered = s.unanswered || st.unanswered
+	if err == nil {
+		u.end(e, res, nil)
+		return
+	}
+	if kind, stop := stopCondition(st.class, err, u.cfg.FailOnBlock); stop {
+		u.stop(kind, err)
+		u.end(e, nil, err)
+		return
+	}
+	if st.class == classCanceled {
+		if u.ctx.Err() == nil {
+			err = fmt.Errorf("sfmc: gave up on contact %q: MaxRetryDuration (%v) ran out after %d attempts: %w",
+				e.contact.Key, u.cfg.MaxRetryDuration, s.attempts, err)
+		}
+		u.end(e, nil, err)
+		return
+	}
+	if !retryable(st.class, contactsMethod) {
+		u.end(e, nil, err)
+		return
+	}
+	if s.attempts >= u.cfg.MaxAttempts || s.tries >= maxAttemptsLimit {
+		u.end(e, nil, fmt.Errorf("sfmc: gave up on contact %q after %d attempts over %v: %w",
+			e.contact.Key, s.attempts, time.Since(s.start).Round(time.Millisecond), err))
+		return
+	}
+	var wait time.Duration
+	switch st.class {
+	case classAuth:
+		// A new token is all it needs.
+	case classBlocked:
+		// The client's pause is the wait; the attempt waits it out.
+	default:
+		wait = max(backoffWait(s.tries, u.cfg.RetryWaitMin, u.cfg.RetryWaitMax, st.retryAfter), u.c.budget.reserve())
+	}
+	now := time.Now()
+	if !now.Add(wait).Before(deadline) {
+		u.end(e, nil, fmt.Errorf("sfmc: gave up on contact %q: MaxRetryDuration (%v) runs out before the next attempt (after %d attempts): %w",
+			e.contact.Key, u.cfg.MaxRetryDuration, s.attempts, err))
+		return
+	}
+	e.ready = now.Add(wait)
+	u.sched.retry(e)
 }
 
-// send upserts one contact, retrying transient failures within the
-// contact's budget, and reports its outcome.
-func (u *Upserter) send(e *entry) {
-	start := time.Now()
-	attempts := 0
-	var res *ContactResult
-	var err error
-	unanswered := false // a try got no answer: SFMC may have applied it
-	for try := 1; ; try++ {
-		if f := u.fatalErr(); f != nil {
-			err = f
-			break
-		}
-		var cs callStats
-		res, err = u.c.Contacts.Upsert(withCallStats(u.ctx, &cs), e.contact)
-		attempts += cs.Attempts
-		u.requests.Add(int64(cs.Attempts))
-		u.throttled.Add(int64(cs.Throttled))
-		if err == nil {
-			break
-		}
-		unanswered = unanswered || cs.Unanswered
-		if kind, ok := fatalKind(err); ok {
-			u.setFatal(kind, err)
-			break
-		}
-		if !transient(err) || u.ctx.Err() != nil {
-			break
-		}
-		if try >= u.cfg.MaxAttempts || time.Since(start) >= u.cfg.MaxRetryDuration {
-			err = fmt.Errorf("sfmc: gave up on contact %q after %d attempts over %v: %w", e.contact.Key, attempts, time.Since(start).Round(time.Millisecond), err)
-			break
-		}
-		if !u.sleep(retryWait(err, try, u.cfg.RetryWaitMin, u.cfg.RetryWaitMax)) {
-			break
-		}
+// contactsMethod is the method of the Upserter's requests (PATCH: the
+// upsert is idempotent, so it may be retried after any transient failure).
+const contactsMethod = "PATCH"
+
+// finalErr decorates a contact's last error: ErrClosed when the Upserter
+// was closing, ErrOutcomeUnknown when an attempt got no answer.
+func (u *Upserter) finalErr(e *entry, err error) error {
+	if err == nil {
+		return nil
 	}
-	if attempts > 1 {
-		u.retried.Add(int64(attempts - 1))
-	}
-	if err != nil && u.ctx.Err() != nil && !errors.Is(err, ErrClosed) {
+	if u.ctx.Err() != nil && !errors.Is(err, ErrClosed) {
 		err = fmt.Errorf("%w while the contact was being sent: %w", ErrClosed, err)
 	}
-	if err != nil && unanswered && !errors.Is(err, ErrOutcomeUnknown) {
+	if e.send != nil && e.send.unanswered && !errors.Is(err, ErrOutcomeUnknown) {
 		err = fmt.Errorf("%w (%w)", err, ErrOutcomeUnknown)
 	}
-	u.finish(e, res, err, attempts, true)
+	return err
 }
 
-// retryWait is the Upserter's wait before retrying a contact: the server's
-// Retry-After when it gave one (capped at waitMax), else full jitter up to
-// waitMin·2^(try-1), capped at waitMax.
-func retryWait(err error, try int, waitMin, waitMax time.Duration) time.Duration {
-	var ae *APIError
-	if errors.As(err, &ae) && ae.RetryAfter > 0 {
-		return min(ae.RetryAfter, waitMax)
-	}
-	ceil := waitMin
-	for i := 1; i < try && ceil < waitMax; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, waitMax)
-	if ceil <= 0 {
-		return 0
-	}
-	return rand.N(ceil + 1)
+// end reports e's outcome and frees its slot and key.
+func (u *Upserter) end(e *entry, res *ContactResult, err error) {
+	err = u.finalErr(e, err)
+	u.sched.finished(e)
+	u.deliver(e, res, err, e.send.attempts)
 }
 
-// sleep waits d, then for the client's cool-down; false when the Upserter
-// is aborting.
-func (u *Upserter) sleep(d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-u.ctx.Done():
-		return false
-	case <-t.C:
-	}
-	return u.c.cooldown.Wait(u.ctx) == nil
-}
-
-// transient reports whether a failed upsert may succeed if tried again.
-func transient(err error) bool {
-	switch {
-	case errors.Is(err, ErrBlocked), errors.Is(err, ErrInvalidContact),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return false
-	case errors.Is(err, ErrRateLimited), errors.Is(err, ErrServer), errors.Is(err, ErrUnauthorized),
-		errors.Is(err, ErrClientRateLimited):
-		return true
-	}
-	var ce *ContactError
-	var ae *APIError
-	var oe *OAuthError
-	if errors.As(err, &ce) || errors.As(err, &oe) || errors.Is(err, ErrResponseTooLarge) {
-		return false
-	}
-	if errors.As(err, &ae) {
-		return false // other 4xx: retrying will not help
-	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return true
-	}
-	// Anything else is a transport failure (connection reset, EOF, TLS…).
-	return true
-}
-
-// fatalKind classifies errors that stop the Upserter.
-func fatalKind(err error) (AlertKind, bool) {
-	switch {
-	case errors.Is(err, ErrInvalidCredentials):
-		return AlertInvalidCredentials, true
-	case errors.Is(err, ErrIPNotAllowlisted):
-		return AlertIPNotAllowlisted, true
-	case errors.Is(err, ErrBlocked):
-		return AlertBlocked, true
-	}
-	return "", false
-}
-
-func (u *Upserter) fatalErr() error {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.fatal
-}
-
-// setFatal stops the Upserter after a condition no retry can cure: every
-// queued contact fails with err at once, and later Adds return it.
-func (u *Upserter) setFatal(kind AlertKind, err error) {
-	u.mu.Lock()
-	first := u.fatal == nil
-	if first {
-		u.fatal = err
-	}
-	failed := u.drainLocked()
-	u.mu.Unlock()
-	if first {
-		u.alert(Alert{Kind: kind, Err: err, Message: err.Error()})
-	}
-	for _, e := range failed {
-		u.finish(e, nil, err, 0, false)
-	}
-}
-
-// finish reports the outcome of every Add merged into e. sent tells whether
-// e was taken by a worker (in flight) rather than failed from the queue.
-func (u *Upserter) finish(e *entry, res *ContactResult, err error, attempts int, sent bool) {
-	key := e.contact.Key
-	u.mu.Lock()
-	if sent {
-		delete(u.inflight, key)
-		u.inFlight.Add(-1)
-		if next := u.blocked[key]; next != nil {
-			// The held update goes first: anything of this key still in
-			// the queue is newer.
-			if next.next != nil {
-				u.blocked[key] = next.next
-				next.next = nil
-			} else {
-				delete(u.blocked, key)
-			}
-			u.queue.pushFront(next)
-		}
-	} else {
-		u.queued -= len(e.tickets)
-		if u.spaceWait != nil {
-			close(u.spaceWait)
-			u.spaceWait = nil
-		}
-	}
-	u.mu.Unlock()
-	if sent {
-		u.signal()
-	}
+// deliver reports the outcome of every Add merged into e.
+func (u *Upserter) deliver(e *entry, res *ContactResult, err error, attempts int) {
 	for _, t := range e.tickets {
-		out := Outcome{Key: key, Result: res, Err: err, Attempts: attempts, Coalesced: t.coalesced, Tag: t.tag}
+		o := Outcome{Key: e.contact.Key, Result: res, Err: err, Attempts: attempts, Coalesced: t.coalesced, Tag: t.tag}
 		if err == nil {
 			u.succeeded.Add(1)
 		} else {
 			u.failed.Add(1)
 		}
-		u.callResult(out)
-		u.track(err != nil)
-		u.mu.Lock()
-		t.ep.n--
-		if t.ep.n == 0 && t.ep.sealed {
-			closeEpoch(t.ep)
-		}
-		u.mu.Unlock()
+		u.callResult(o)
+		u.alerts.outcome(err != nil)
+		u.flushes.done(t.ep)
 	}
 }
 
@@ -828,99 +712,61 @@ func (u *Upserter) callResult(o Outcome) {
 			u.c.logger.Error("sfmc: Upserter OnResult panicked", slog.Any("panic", r))
 		}
 	}()
-	u.cfg.OnResult(o)
+	invokeCallback(func() { u.cfg.OnResult(o) })
 }
 
-func (u *Upserter) alert(a Alert) {
-	u.alertMu.Lock()
-	if u.alerted[a.Kind] {
-		u.alertMu.Unlock()
+func (u *Upserter) fatalErr() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.fatal
+}
+
+// stop stops the Upserter after a condition no retry can cure: every
+// contact not being sent fails with err at once, and later Adds return it.
+func (u *Upserter) stop(kind AlertKind, err error) {
+	u.mu.Lock()
+	first := u.fatal == nil
+	if first {
+		u.fatal = err
+	}
+	u.mu.Unlock()
+	if !first {
 		return
 	}
-	u.alerted[a.Kind] = true
-	u.alertMu.Unlock()
-	u.c.logger.Warn("sfmc: Upserter alert", slog.String("kind", string(a.Kind)), slog.String("message", a.Message))
-	if u.cfg.OnAlert == nil {
-		return
+	u.flow.close(err)
+	failed := u.sched.drain()
+	u.alerts.raise(Alert{Kind: kind, Err: err, Message: err.Error()}, 0)
+	for _, e := range failed {
+		u.dropped(e, err)
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			u.c.logger.Error("sfmc: Upserter OnAlert panicked", slog.Any("panic", r))
+}
+
+// invokeCallback runs fn, a user callback. inCallback recognises it on the
+// stack: it must stay a function of its own (the recover in its callers
+// and the closure keep it from being inlined away; TestInCallbackDetected
+// checks it).
+//
+//go:noinline
+func invokeCallback(fn func()) { fn() }
+
+// callbackFunc is invokeCallback's name as the runtime reports it.
+var callbackFunc = runtime.FuncForPC(reflect.ValueOf(invokeCallback).Pointer()).Name()
+
+// inCallback reports whether the calling goroutine is inside an Upserter
+// callback (OnResult or OnAlert), where waiting on the Upserter would
+// deadlock. It reads the goroutine's stack; callers use it only on rare
+// paths (Flush, Close, an Add about to block).
+func inCallback() bool {
+	var pcs [128]uintptr
+	n := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if f.Function == callbackFunc || strings.HasPrefix(f.Function, callbackFunc+".") {
+			return true
 		}
-	}()
-	u.cfg.OnAlert(a)
-}
-
-// track feeds the failure-ratio alert.
-func (u *Upserter) track(bad bool) {
-	u.alertMu.Lock()
-	if u.windowN == len(u.window) {
-		if u.window[u.windowPos] {
-			u.windowBad--
+		if !more {
+			return false
 		}
-	} else {
-		u.windowN++
 	}
-	u.window[u.windowPos] = bad
-	if bad {
-		u.windowBad++
-	}
-	u.windowPos = (u.windowPos + 1) % len(u.window)
-	ratio := float64(u.windowBad) / float64(len(u.window))
-	raise := u.windowN == len(u.window) && ratio > u.cfg.FailureRatio && !u.alerted[AlertFailureRatio]
-	if u.alerted[AlertFailureRatio] && ratio < u.cfg.FailureRatio/2 {
-		delete(u.alerted, AlertFailureRatio)
-	}
-	u.alertMu.Unlock()
-	if raise {
-		u.alert(Alert{Kind: AlertFailureRatio, Message: fmt.Sprintf("%.0f%% of the last %d contacts failed", ratio*100, len(u.window))})
-	}
-}
-
-// ring is a FIFO of entries.
-type ring struct {
-	buf        []*entry
-	head, size int
-}
-
-func (r *ring) grow() {
-	if r.size < len(r.buf) {
-		return
-	}
-	buf := make([]*entry, max(16, 2*len(r.buf)))
-	for i := 0; i < r.size; i++ {
-		buf[i] = r.buf[(r.head+i)%len(r.buf)]
-	}
-	r.buf, r.head = buf, 0
-}
-
-func (r *ring) push(e *entry) {
-	r.grow()
-	r.buf[(r.head+r.size)%len(r.buf)] = e
-	r.size++
-}
-
-func (r *ring) pushFront(e *entry) {
-	r.grow()
-	r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
-	r.buf[r.head] = e
-	r.size++
-}
-
-func (r *ring) peek() *entry {
-	if r.size == 0 {
-		return nil
-	}
-	return r.buf[r.head]
-}
-
-func (r *ring) pop() *entry {
-	if r.size == 0 {
-		return nil
-	}
-	e := r.buf[r.head]
-	r.buf[r.head] = nil
-	r.head = (r.head + 1) % len(r.buf)
-	r.size--
-	return e
 }

@@ -336,6 +336,8 @@ func TestUpserterFatalConditionsFailFast(t *testing.T) {
 		cfg   func(srv *sfmctest.Server) sfmc.Config
 		kind  sfmc.AlertKind
 		want  error
+		// failOnBlock sets UpserterConfig.FailOnBlock.
+		failOnBlock bool
 	}{
 		{name: "invalid credentials", kind: sfmc.AlertInvalidCredentials, want: sfmc.ErrInvalidCredentials,
 			cfg: func(srv *sfmctest.Server) sfmc.Config {
@@ -345,8 +347,10 @@ func TestUpserterFatalConditionsFailFast(t *testing.T) {
 			}},
 		{name: "IP not allowlisted", kind: sfmc.AlertIPNotAllowlisted, want: sfmc.ErrIPNotAllowlisted,
 			opts: []sfmctest.ServerOption{sfmctest.WithIPAllowlistRejection()}},
-		{name: "blocked", kind: sfmc.AlertBlocked, want: sfmc.ErrBlocked,
+		{name: "blocked with FailOnBlock", kind: sfmc.AlertBlocked, want: sfmc.ErrBlocked, failOnBlock: true,
 			opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultBlocked, 1)}},
+		{name: "integration rejected", kind: sfmc.AlertUnauthorized, want: sfmc.ErrUnauthorized,
+			opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault401, 1)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -363,7 +367,8 @@ func TestUpserterFatalConditionsFailFast(t *testing.T) {
 			var alerts []sfmc.Alert
 			var amu sync.Mutex
 			u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 2, FlushInterval: 20 * time.Millisecond, OnResult: rec.onResult,
-				OnAlert: func(a sfmc.Alert) { amu.Lock(); alerts = append(alerts, a); amu.Unlock() }})
+				FailOnBlock: tc.failOnBlock,
+				OnAlert:     func(a sfmc.Alert) { amu.Lock(); alerts = append(alerts, a); amu.Unlock() }})
 			require.NoError(t, err)
 			const n = 50
 			for i := range n {
@@ -434,9 +439,11 @@ func TestUpserterRetryBudget(t *testing.T) {
 	var ae *sfmc.APIError
 	require.ErrorAs(t, f.Err, &ae)
 	assert.Equal(t, 500, ae.StatusCode)
-	// 3 Upserter attempts, each with the client's 1 + 2 retries.
-	assert.Equal(t, 9, f.Attempts)
-	assert.Equal(t, int64(9), srv.Stats().ByStatus[500])
+	// MaxAttempts counts every request for the contact: the client sends
+	// single attempts on the Upserter's behalf.
+	assert.Equal(t, 3, f.Attempts)
+	assert.Equal(t, int64(3), srv.Stats().ByStatus[500])
+	assert.Contains(t, f.Err.Error(), "after 3 attempts")
 }
 
 func TestUpserterRejectsInvalidInput(t *testing.T) {

@@ -52,6 +52,9 @@ type Stats struct {
 	Writes int64
 	// MaxConcurrency is the largest number of requests in progress at once.
 	MaxConcurrency int64
+	// Blocks counts the 50200 block episodes started (Block, WithBlockAbove,
+	// WithBlockAt).
+	Blocks int64
 }
 
 type contactRec struct {
@@ -105,11 +108,15 @@ func (s *Server) Contacts() []Contact {
 func (s *Server) Requests() []Request { return s.log.snapshot() }
 
 // Stats returns a snapshot of the counters.
-func (s *Server) Stats() Stats { return s.stats.snapshot() }
+func (s *Server) Stats() Stats {
+	st := s.stats.snapshot()
+	st.Blocks = s.block.episodes.Load()
+	return st
+}
 
 // Reset clears the stored contacts, delete operations, the request log, the
-// counters, queued faults and fault rates (the fault randomness starts over
-// from the seed). It keeps attribute definitions, credentials, issued
+// counters, queued faults, fault rates and per-key faults (the fault
+// randomness starts over from the seed), and ends a block in progress. It keeps attribute definitions, credentials, issued
 // tokens, the token TTL, latency, the rate limit and the IP rejection.
 func (s *Server) Reset() {
 	s.mu.Lock()
@@ -120,6 +127,8 @@ func (s *Server) Reset() {
 	s.nextOp = 0
 	s.mu.Unlock()
 	s.faults.reset()
+	s.block.until.Store(0)
+	s.block.episodes.Store(0)
 	s.log.reset()
 	s.stats.reset()
 }

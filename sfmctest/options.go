@@ -54,6 +54,10 @@ type serverConfig struct {
 	logSize                int
 	addr                   string
 	rejectIP               bool
+	keyFaults              []keyFault
+	blockAbove             int
+	blockAt                int64
+	blockDur               time.Duration
 }
 
 func defaultConfig() serverConfig {

@@ -1,8 +1,10 @@
 package sfmctest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -56,6 +58,7 @@ type Server struct {
 	nextOp   int64
 
 	faults faultState
+	block  blockState
 	log    requestLog
 	stats  counters
 }
@@ -111,6 +114,12 @@ func StartServer(opts ...ServerOption) (*Server, error) {
 	for _, fr := range cfg.faultRates {
 		s.faults.setRate(fr.fault, fr.fraction)
 	}
+	for _, kf := range cfg.keyFaults {
+		s.faults.failKey(kf.key, kf.fault)
+	}
+	s.block.aboveConc.Store(int64(cfg.blockAbove))
+	s.block.atRequest.Store(cfg.blockAt)
+	s.block.dur.Store(int64(cfg.blockDur))
 	s.log.init(cfg.logSize)
 
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
@@ -226,8 +235,8 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.stats.tokenRequests.Add(1)
 		s.handleToken(sw, r)
 	} else {
-		s.stats.restRequests.Add(1)
-		dropped = s.serveREST(sw, r)
+		n := s.stats.restRequests.Add(1)
+		dropped = s.serveREST(sw, r, cur, n)
 	}
 	status := sw.status
 	if dropped {
@@ -253,10 +262,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveREST applies latency, rate limit, faults and authentication, in that
-// order, then routes the request. It reports whether the connection was
-// dropped without an answer.
-func (s *Server) serveREST(w *statusWriter, r *http.Request) (dropped bool) {
+// serveREST applies the block, latency, rate limit, faults, per-key faults
+// and authentication, in that order, then routes the request. inflight is
+// the number of requests in progress, n the request's number. It reports
+// whether the connection was dropped without an answer.
+func (s *Server) serveREST(w *statusWriter, r *http.Request, inflight, n int64) (dropped bool) {
+	blocked := s.block.check(time.Now(), inflight, n)
 	if d := time.Duration(s.latency.Load()); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -266,6 +277,10 @@ func (s *Server) serveREST(w *statusWriter, r *http.Request) (dropped bool) {
 		case <-s.done:
 			t.Stop()
 		}
+	}
+	if blocked {
+		s.writeFault(w, FaultBlocked)
+		return false
 	}
 	if lim := s.limiter.Load(); lim != nil && !lim.Allow() {
 		wait := time.Second
@@ -289,6 +304,20 @@ func (s *Server) serveREST(w *statusWriter, r *http.Request) (dropped bool) {
 		default:
 			s.writeFault(w, f)
 			return false
+		}
+	}
+	if !dropAfter && s.faults.keyFaults() {
+		if f, ok := s.faults.forKey(contactKeyOf(r)); ok {
+			switch f {
+			case FaultDrop:
+				s.drop(w)
+				return true
+			case FaultDropAfterWrite:
+				dropAfter = true
+			default:
+				s.writeFault(w, f)
+				return false
+			}
 		}
 	}
 	if dropAfter {
@@ -387,6 +416,10 @@ func (s *Server) writeFault(w http.ResponseWriter, f Fault) {
 		s.writeThrottled(w, secs)
 	case FaultBlocked:
 		writeAPIError(w, http.StatusTooManyRequests, 50200, "Your requests are temporarily blocked.")
+	case Fault401:
+		writeAPIError(w, http.StatusUnauthorized, 0, "Not Authorized")
+	case Fault501:
+		writeJSON(w, http.StatusNotImplemented, apiError{Message: "Not Implemented", Documentation: documentationURL})
 	case Fault503:
 		w.Header().Set("Retry-After", strconv.FormatFloat(secs, 'f', -1, 64))
 		writeJSON(w, http.StatusServiceUnavailable, apiError{
@@ -479,3 +512,22 @@ type discardWriter struct{ h http.Header }
 func (d discardWriter) Header() http.Header         { return d.h }
 func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d discardWriter) WriteHeader(int)             {}
+
+// contactKeyOf returns the contactKey of a contact write, putting the body
+// back for the handler; "" for other requests.
+func contactKeyOf(r *http.Request) string {
+	p := strings.TrimSuffix(r.URL.Path, "/")
+	if p != "/contacts/v1/contacts" || (r.Method != http.MethodPatch && r.Method != http.MethodPost) {
+		return ""
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return ""
+	}
+	var k struct {
+		ContactKey string `json:"contactKey"`
+	}
+	_ = json.Unmarshal(body, &k)
+	return k.ContactKey
+}

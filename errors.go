@@ -84,12 +84,12 @@ type APIError struct {
 	Message          string   // SFMC message, or the HTTP status text
 	Documentation    string   // documentation URL, when given
 	AdditionalErrors []string // messages of additionalErrors (errorcode 10006)
-	// ResultMessages are the body's resultMessages entries, when it has
-	// any (at most 100 are kept, then one "... and N more" entry).
-	ResultMessages []ResultMessage
 	RequestID        string   // SFMC request id when the answer carries one
 	Method           string   // HTTP method of the request
 	URL              string   // request URL without query string
+	// ResultMessages are the body's resultMessages entries, when it has
+	// any (at most 100 are kept, then one "... and N more" entry).
+	ResultMessages []ResultMessage
 	// RetryAfter is the wait the server asked for (Retry-After header,
 	// else the body's retryAfter), zero when it gave none.
 	RetryAfter time.Duration

@@ -27,7 +27,7 @@ func simClient(t *testing.T, opts ...sfmctest.ServerOption) (*sfmc.Client, *sfmc
 func TestSimulatorContacts(t *testing.T) {
 	t.Parallel()
 	client, srv := simClient(t, sfmctest.WithAttributes("Email Demographics",
-		sfmctest.Attribute{Name: "Score", DataType: "Number"},
+		sfmctest.Attribute{Name: "Score", DataType: "Decimal", Length: 18, Scale: 2},
 		sfmctest.Attribute{Name: "seg_1", DataType: "Text", Length: 8}))
 	ctx := context.Background()
 

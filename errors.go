@@ -342,8 +342,11 @@ func truncate(s string, n int) string {
 // 200 answer API is nil.
 //
 // When a result message names an attribute set or attribute that does not
-// exist (see unknownPatterns for how that is recognised), the error
-// matches ErrUnknownAttribute and Unknown lists them.
+// exist, the error matches ErrUnknownAttribute and Unknown lists them. That
+// is recognised by the message's result code or by its text, from one
+// table of patterns (unknownPatterns in contacts.go): SFMC does not
+// document its result codes, so a message no pattern matches is not taken
+// for an unknown attribute, and its raw text is kept in Messages.
 type ContactError struct {
 	Key             string          // contactKey of the refused contact
 	OperationStatus string          // "FAIL" for a 200 answer; for a 4xx what the body says, often ""

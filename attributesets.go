@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 const attributeSetDefinitionsPath = "/contacts/v1/attributeSetDefinitions"
@@ -25,8 +26,13 @@ const (
 	// channel address.
 	SetEmailAddresses = "Email Addresses"
 	// AttrEmailAddress is the email address attribute of SetEmailAddresses,
-	// the one attribute of that set that is a mappable target.
+	// a mappable target (and the one the destination makes mandatory).
 	AttrEmailAddress = "Email Address"
+	// AttrHTMLEnabled is the Boolean attribute of SetEmailAddresses saying
+	// whether the contact receives HTML email, a mappable target. SFMC's
+	// contact-creation documentation requires it together with the email
+	// address; a mapping usually sets it with a constant.
+	AttrHTMLEnabled = "HTML Enabled"
 )
 
 // CatalogPageSize is the page size FirstPage asks for (the destination
@@ -35,6 +41,11 @@ const CatalogPageSize = 2000
 
 // AttributeSetDefinition is the definition of one attribute set, as
 // returned by /contacts/v1/attributeSetDefinitions.
+//
+// The set-level flags are reported as SFMC sends them; they do not decide
+// what a contact write may set (real tenants mark Email Addresses
+// read-only, yet contact writes set its Email Address and HTML Enabled):
+// see Catalog.Targets.
 type AttributeSetDefinition struct {
 	ID                 string // UUID
 	Key                string // e.g. "MobileSubscriptions"
@@ -46,14 +57,21 @@ type AttributeSetDefinition struct {
 	IsSendable         bool
 	IsShared           bool
 	IsEvent            bool
-	IsSystemDefined    bool
-	IsReadOnly         bool
-	CanAddValues       bool
-	CanModify          bool
-	CanRemove          bool
+	IsSystemDefined    bool // isSystemDefined: a set SFMC defines
+	IsReadOnly         bool // isReadOnly
+	IsHidden           bool // isHidden
+	CanAddValues       bool // canAddValues
+	CanChangeValues    bool // canChangeValues
+	CanModify          bool // canModify
+	CanRemove          bool // canRemove
 	ApplicationID      string
 	ApplicationKey     string
 	Attributes         []*AttributeDefinition
+	// AttributesOmitted is true when the list answer carried no attributes
+	// array for this set (some tenants list sets without them, while GET
+	// by id has them). FirstPage, All and Catalog then read the set by id
+	// and return it with its attributes; List returns it as listed.
+	AttributesOmitted bool
 }
 
 // Attribute returns the attribute named name (exact, case-sensitive).
@@ -67,22 +85,34 @@ func (d *AttributeSetDefinition) Attribute(name string) (*AttributeDefinition, b
 }
 
 // AttributeDefinition is the definition of one attribute of a set.
+//
+// DataType is SFMC's name of the type; real tenants show Text, Number,
+// LongNumber, Decimal, Boolean, Date, EmailAddress, Phone and Byte. Values
+// are checked against it before they are sent (see CheckValue).
+//
+// Length is the maximum length as SFMC sends it: for Text the number of
+// characters, for Decimal the precision (total digits, e.g. 18). -1 means
+// unlimited (SFMC sends -1 for Text without limit); 0 means SFMC sent no
+// length (EmailAddress, Boolean, Date, ... have none). Only a positive
+// Length limits a value. Scale is the number of digits after the decimal
+// point of a Decimal (0 when SFMC sends none).
 type AttributeDefinition struct {
 	ID                 string // UUID
 	Key                string
 	Name               string // display name (name.value), e.g. "First Name"
 	FullyQualifiedName string // e.g. "Email Demographics.First Name"
-	DataType           string // e.g. "Text", "Number", "Date", "Boolean", "EmailAddress"
+	DataType           string // e.g. "Text", "Number", "Decimal", "Date", "Boolean", "EmailAddress"
 	StorageName        string
 	Description        string
-	Length             int // maximum length; 0 when SFMC gives none
-	IsHidden           bool
-	IsReadOnly         bool
-	IsUpdateable       bool
-	IsNullable         bool
-	IsPrimaryKey       bool
-	IsSystemDefined    bool
-	IsIdentityValue    bool
+	Length             int  // maximum length or Decimal precision; -1 unlimited, 0 none given
+	Scale              int  // digits after the point of a Decimal; 0 when none given
+	IsHidden           bool // isHidden: not shown, and not written by contact writes
+	IsReadOnly         bool // isReadOnly: not written by contact writes
+	IsUpdateable       bool // isUpdateable (reported; real tenants mark Email Address false, yet it is written)
+	IsNullable         bool // isNullable
+	IsPrimaryKey       bool // isPrimaryKey: part of the set's key
+	IsSystemDefined    bool // isSystemDefined: defined by SFMC, not by the tenant
+	IsIdentityValue    bool // isIdentityValue
 	DisplayOrder       int
 }
 
@@ -133,7 +163,9 @@ type wireAttributeSet struct {
 	IsEvent            bool      `json:"isEvent"`
 	IsSystemDefined    bool      `json:"isSystemDefined"`
 	IsReadOnly         bool      `json:"isReadOnly"`
+	IsHidden           bool      `json:"isHidden"`
 	CanAddValues       bool      `json:"canAddValues"`
+	CanChangeValues    bool      `json:"canChangeValues"`
 	CanModify          bool      `json:"canModify"`
 	CanRemove          bool      `json:"canRemove"`
 	ApplicationID      string    `json:"applicationID"`
@@ -150,6 +182,7 @@ type wireAttribute struct {
 	StorageName        string    `json:"storageName"`
 	Description        string    `json:"description"`
 	Length             int       `json:"length"`
+	Scale              int       `json:"scale"`
 	IsHidden           bool      `json:"isHidden"`
 	IsReadOnly         bool      `json:"isReadOnly"`
 	IsUpdateable       bool      `json:"isUpdateable"`
@@ -167,9 +200,11 @@ func (w *wireAttributeSet) definition(budget *int) (*AttributeSetDefinition, err
 		ID: w.ID, Key: w.Key, Name: string(w.Name), FullyQualifiedName: w.FullyQualifiedName,
 		StorageLogicalType: w.StorageLogicalType, CategoryID: w.CategoryID,
 		IsRoot: w.IsRoot, IsSendable: w.IsSendable, IsShared: w.IsShared, IsEvent: w.IsEvent,
-		IsSystemDefined: w.IsSystemDefined, IsReadOnly: w.IsReadOnly, CanAddValues: w.CanAddValues,
+		IsSystemDefined: w.IsSystemDefined, IsReadOnly: w.IsReadOnly, IsHidden: w.IsHidden,
+		CanAddValues: w.CanAddValues, CanChangeValues: w.CanChangeValues,
 		CanModify: w.CanModify, CanRemove: w.CanRemove,
 		ApplicationID: w.ApplicationID, ApplicationKey: w.ApplicationKey,
+		AttributesOmitted: w.Attributes == nil,
 	}
 	if d.Name == "" {
 		d.Name = d.FullyQualifiedName
@@ -181,7 +216,7 @@ func (w *wireAttributeSet) definition(budget *int) (*AttributeSetDefinition, err
 		}
 		d.Attributes = append(d.Attributes, &AttributeDefinition{
 			ID: a.ID, Key: a.Key, Name: string(a.Name), FullyQualifiedName: a.FullyQualifiedName,
-			DataType: a.DataType, StorageName: a.StorageName, Description: a.Description, Length: a.Length,
+			DataType: a.DataType, StorageName: a.StorageName, Description: a.Description, Length: a.Length, Scale: a.Scale,
 			IsHidden: a.IsHidden, IsReadOnly: a.IsReadOnly, IsUpdateable: a.IsUpdateable, IsNullable: a.IsNullable,
 			IsPrimaryKey: a.IsPrimaryKey, IsSystemDefined: a.IsSystemDefined, IsIdentityValue: a.IsIdentityValue,
 			DisplayOrder: a.DisplayOrder,
@@ -201,7 +236,9 @@ func (w *wireAttributeSet) definition(budget *int) (*AttributeSetDefinition, err
 // List reads one page of attribute-set definitions (GET
 // /contacts/v1/attributeSetDefinitions?$page=&$pageSize=). With nil opts,
 // or zero fields, SFMC's defaults apply (page 1, page size 50). Negative
-// values are an error and send nothing.
+// values are an error and send nothing. A set listed without an attributes
+// array is returned as listed, with AttributesOmitted true (FirstPage, All
+// and Catalog read such sets by id).
 func (s *AttributeSetsService) List(ctx context.Context, opts *ListOptions) (*AttributeSetPage, error) {
 	var o ListOptions
 	if opts != nil {
@@ -285,9 +322,11 @@ func (s *AttributeSetsService) Get(ctx context.Context, id string) (*AttributeSe
 // All iterates over every attribute-set definition, page by page, from
 // opts.Page (default 1) with opts.PageSize (default CatalogPageSize). It
 // stops after an empty page, a page shorter than the page size, or when
-// page × page size reaches the count SFMC reports. On an error it yields
-// (nil, err) once and stops. Breaking out of the loop early sends no
-// further request.
+// page × page size reaches the count SFMC reports. Sets a page lists
+// without attributes are read by id (Get; only those, up to
+// maxConcurrentGets at a time, each request paced by the client's limiter)
+// before the page is yielded. On an error it yields (nil, err) once and
+// stops. Breaking out of the loop early sends no further request.
 func (s *AttributeSetsService) All(ctx context.Context, opts *ListOptions) iter.Seq2[*AttributeSetDefinition, error] {
 	return func(yield func(*AttributeSetDefinition, error) bool) {
 		var o ListOptions
@@ -314,6 +353,10 @@ func (s *AttributeSetsService) All(ctx context.Context, opts *ListOptions) iter.
 				yield(nil, fmt.Errorf("sfmc: All: asked for page %d of attribute set definitions, got page %d", page, p.Page))
 				return
 			}
+			if err := s.fillAttributes(ctx, p.Items); err != nil {
+				yield(nil, err)
+				return
+			}
 			for _, d := range p.Items {
 				if !yield(d, nil) {
 					return
@@ -333,10 +376,14 @@ func (s *AttributeSetsService) All(ctx context.Context, opts *ListOptions) iter.
 // FirstPage reads page 1 with page size CatalogPageSize, as the destination
 // does, and returns it as a Catalog. Catalog.Truncated is true when more
 // pages may exist: SFMC's count exceeds the items read, or the page is
-// full.
+// full. Sets the page lists without attributes are read by id (as in All);
+// no further page is read.
 func (s *AttributeSetsService) FirstPage(ctx context.Context) (*Catalog, error) {
 	p, err := s.List(ctx, &ListOptions{Page: 1, PageSize: CatalogPageSize})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.fillAttributes(ctx, p.Items); err != nil {
 		return nil, err
 	}
 	size := CatalogPageSize
@@ -345,6 +392,61 @@ func (s *AttributeSetsService) FirstPage(ctx context.Context) (*Catalog, error) 
 	}
 	truncated := p.Count > len(p.Items) || len(p.Items) >= size
 	return NewCatalog(p.Items, truncated), nil
+}
+
+// maxConcurrentGets bounds the Get requests in flight that read the sets a
+// page lists without attributes.
+const maxConcurrentGets = 4
+
+// fillAttributes replaces each set of sets listed without attributes (and
+// with an id) by its definition read with Get, at most maxConcurrentGets at
+// a time. The first error cancels the other reads and is returned.
+func (s *AttributeSetsService) fillAttributes(ctx context.Context, sets []*AttributeSetDefinition) error {
+	var todo []int
+	for i, d := range sets {
+		if d.AttributesOmitted && d.ID != "" {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, maxConcurrentGets)
+	for _, i := range todo {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			d, err := s.Get(ctx, sets[i].ID)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = fmt.Errorf("sfmc: reading attribute set %q, listed without its attributes, by id: %w", sets[i].Name, err)
+					cancel()
+				}
+				return
+			}
+			sets[i] = d
+		})
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = fmt.Errorf("sfmc: reading attribute sets listed without their attributes: %w", context.Cause(ctx))
+	}
+	return first
 }
 
 // Catalog reads every page of attribute-set definitions (see All) and
@@ -448,24 +550,41 @@ type Target struct {
 	Set      string // attribute set name
 	Name     string // attribute name
 	DataType string // e.g. "Text"
-	Length   int    // maximum length, 0 when none
+	Length   int    // maximum length (see AttributeDefinition.Length): -1 unlimited, 0 none given
+	Scale    int    // digits after the point of a Decimal
 }
 
 // String returns "Set.Name".
 func (t Target) String() string { return t.Set + "." + t.Name }
 
-// Targets returns the mappable targets: Email Addresses.Email Address (when
-// present) first, then every attribute of Email Demographics ordered by
-// display order, then name.
+func targetOf(set string, a *AttributeDefinition) Target {
+	return Target{Set: set, Name: a.Name, DataType: a.DataType, Length: a.Length, Scale: a.Scale}
+}
+
+// Targets returns the mappable targets: Email Addresses.Email Address and
+// Email Addresses.HTML Enabled (when present) first, then the attributes
+// of Email Demographics a contact write may set, ordered by display order,
+// then name.
+//
+// Left out is what a contact write must not set: primary keys (such as the
+// system key Contacts ID of Email Demographics) and attributes flagged
+// hidden or read-only. Email Address and HTML Enabled are always listed:
+// real tenants flag both system-defined, Email Address a primary key that
+// is not updateable, and the whole Email Addresses set read-only, yet the
+// destination writes both. So neither set-level flags, isSystemDefined nor
+// isUpdateable decide; ValidateTargets gives the reason for a refused
+// target.
 func (c *Catalog) Targets() []Target {
 	var out []Target
-	if a, ok := c.Lookup(SetEmailAddresses + "." + AttrEmailAddress); ok {
-		out = append(out, Target{Set: SetEmailAddresses, Name: a.Name, DataType: a.DataType, Length: a.Length})
+	for _, name := range []string{AttrEmailAddress, AttrHTMLEnabled} {
+		if a, ok := c.Lookup(SetEmailAddresses + "." + name); ok {
+			out = append(out, targetOf(SetEmailAddresses, a))
+		}
 	}
 	if s, ok := c.Set(SetEmailDemographics); ok {
 		attrs := make([]*AttributeDefinition, 0, len(s.Attributes))
 		for _, a := range s.Attributes {
-			if a != nil {
+			if a != nil && c.attrs[s][a.Name] == a && notWritable(s, a) == "" {
 				attrs = append(attrs, a)
 			}
 		}
@@ -476,15 +595,40 @@ func (c *Catalog) Targets() []Target {
 			return attrs[i].Name < attrs[j].Name
 		})
 		for _, a := range attrs {
-			out = append(out, Target{Set: SetEmailDemographics, Name: a.Name, DataType: a.DataType, Length: a.Length})
+			out = append(out, targetOf(SetEmailDemographics, a))
 		}
 	}
 	return out
 }
 
-// isMappable reports whether "Set.Name" is a mappable target set.
+// isMappable reports whether "Set.Name" is in a mappable place: an
+// attribute of Email Demographics, or Email Address or HTML Enabled of
+// Email Addresses.
 func isMappable(set, name string) bool {
-	return set == SetEmailDemographics || (set == SetEmailAddresses && name == AttrEmailAddress)
+	return set == SetEmailDemographics || (set == SetEmailAddresses && (name == AttrEmailAddress || name == AttrHTMLEnabled))
+}
+
+// notWritable says why a contact write must not set attribute a of set,
+// or returns "" when it may: a primary key ("X is the set's system primary
+// key" for a system-defined one), a hidden or a read-only attribute. Email
+// Addresses.Email Address and HTML Enabled are always writable (see
+// Catalog.Targets).
+func notWritable(set *AttributeSetDefinition, a *AttributeDefinition) string {
+	if set.Name == SetEmailAddresses && (a.Name == AttrEmailAddress || a.Name == AttrHTMLEnabled) {
+		return ""
+	}
+	full := set.Name + "." + a.Name
+	switch {
+	case a.IsPrimaryKey && a.IsSystemDefined:
+		return full + " is the set's system primary key, which SFMC assigns itself"
+	case a.IsPrimaryKey:
+		return full + " is the set's primary key"
+	case a.IsHidden:
+		return full + " is hidden"
+	case a.IsReadOnly:
+		return full + " is read-only"
+	}
+	return ""
 }
 
 // NearMisses returns the "Set.Attribute" names of the catalog that differ

@@ -131,12 +131,13 @@ func pagedSets(t *testing.T, mt *httpmock.MockTransport, total, failAt int, coun
 			return httpmock.NewStringResponse(500, `{"message":"boom"}`), nil
 		}
 		type set struct {
-			ID   string            `json:"id"`
-			Name map[string]string `json:"name"`
+			ID         string            `json:"id"`
+			Name       map[string]string `json:"name"`
+			Attributes []struct{}        `json:"attributes"`
 		}
 		items := []set{}
 		for i := (page - 1) * size; i < page*size && i < total; i++ {
-			items = append(items, set{ID: strconv.Itoa(i), Name: map[string]string{"value": "Set " + strconv.Itoa(i)}})
+			items = append(items, set{ID: strconv.Itoa(i), Name: map[string]string{"value": "Set " + strconv.Itoa(i)}, Attributes: []struct{}{}})
 		}
 		b, err := json.Marshal(map[string]any{"page": page, "pageSize": size, "count": count(total), "items": items})
 		require.NoError(t, err)
@@ -319,7 +320,7 @@ func testCatalog(truncated bool) *Catalog {
 		{Name: SetEmailDemographics, Attributes: []*AttributeDefinition{
 			{Name: "Last Name", DataType: "Text", Length: 100, DisplayOrder: 2},
 			{Name: "First Name", DataType: "Text", Length: 10, DisplayOrder: 1},
-			{Name: "v1.2 Score", DataType: "Number", DisplayOrder: 3},
+			{Name: "v1.2 Score", DataType: "Decimal", Length: 18, Scale: 2, DisplayOrder: 3},
 			{Name: "salesforce_mc_segment_1", DataType: "Text", Length: 4000, DisplayOrder: 4},
 			{Name: "Segment_Two", DataType: "Text", Length: 50, DisplayOrder: 4},
 			{Name: "short_seg", DataType: "Text", Length: 5, DisplayOrder: 5},
@@ -341,7 +342,7 @@ func TestCatalogLookup(t *testing.T) {
 		typ    string
 	}{
 		{"Email Demographics.First Name", true, "Text"},
-		{"Email Demographics.v1.2 Score", true, "Number"},
+		{"Email Demographics.v1.2 Score", true, "Decimal"},
 		{"Email.Demographics.Trap", true, "Text"},
 		{"Email Addresses.Email Address", true, "EmailAddress"},
 		{"email demographics.First Name", false, ""},
@@ -376,6 +377,7 @@ func TestCatalogTargets(t *testing.T) {
 	}
 	assert.Equal(t, []string{
 		"Email Addresses.Email Address",
+		"Email Addresses.HTML Enabled",
 		"Email Demographics.First Name",
 		"Email Demographics.Last Name",
 		"Email Demographics.v1.2 Score",
@@ -385,7 +387,7 @@ func TestCatalogTargets(t *testing.T) {
 		"Email Demographics.num_seg",
 		"Email Demographics.unlimited_seg",
 	}, names)
-	assert.Equal(t, Target{Set: SetEmailDemographics, Name: "First Name", DataType: "Text", Length: 10}, got[1])
+	assert.Equal(t, Target{Set: SetEmailDemographics, Name: "First Name", DataType: "Text", Length: 10}, got[2])
 	assert.Empty(t, NewCatalog(nil, false).Targets())
 }
 

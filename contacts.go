@@ -491,19 +491,7 @@ func decodeContactResult(key string, body []byte) (*ContactResult, error) {
 		if ce.OperationStatus == "" {
 			ce.OperationStatus = "FAIL"
 		}
-		n, _ := w.ResultMessages.each(maxMessages, func(raw []byte) error {
-			m := parseResultMessage(json.RawMessage(raw))
-			ce.Messages = append(ce.Messages, m)
-			for _, u := range unknownRefs(m) {
-				if !containsRef(ce.Unknown, u) {
-					ce.Unknown = append(ce.Unknown, u)
-				}
-			}
-			return nil
-		})
-		if n > maxMessages {
-			ce.Messages = append(ce.Messages, ResultMessage{Message: fmt.Sprintf("... and %d more result messages", n-maxMessages)})
-		}
+		ce.setMessages(decodeResultMessages(w.ResultMessages))
 		return nil, ce
 	}
 	r := &ContactResult{
@@ -526,6 +514,55 @@ func decodeContactResult(key string, body []byte) (*ContactResult, error) {
 		r.RowsAffected = w.RowsAffetcted
 	}
 	return r, nil
+}
+
+// decodeResultMessages decodes a resultMessages array leniently (see
+// parseResultMessage), keeping at most maxMessages entries and then one
+// "... and N more result messages" entry.
+func decodeResultMessages(a jsonArray) []ResultMessage {
+	var out []ResultMessage
+	n, _ := a.each(maxMessages, func(raw []byte) error {
+		out = append(out, parseResultMessage(json.RawMessage(raw)))
+		return nil
+	})
+	if n > maxMessages {
+		out = append(out, ResultMessage{Message: fmt.Sprintf("... and %d more result messages", n-maxMessages)})
+	}
+	return out
+}
+
+// setMessages sets the result messages and the unknown sets and
+// attributes they name.
+func (e *ContactError) setMessages(msgs []ResultMessage) {
+	e.Messages = msgs
+	for _, m := range msgs {
+		for _, u := range unknownRefs(m) {
+			if !containsRef(e.Unknown, u) {
+				e.Unknown = append(e.Unknown, u)
+			}
+		}
+	}
+}
+
+// contactRefusal turns the HTTP error answer to a contact write into a
+// *ContactError when it is about the contact: a 4xx other than 401, 403
+// and 429 whose body carries resultMessages. Other errors are returned as
+// they are. An ErrOutcomeUnknown mark on err is kept.
+func contactRefusal(key string, err error) error {
+	var ae *APIError
+	if !errors.As(err, &ae) || len(ae.ResultMessages) == 0 || ae.StatusCode < 400 || ae.StatusCode > 499 {
+		return err
+	}
+	switch ae.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests:
+		return err
+	}
+	ce := &ContactError{Key: key, RequestID: ae.RequestID, API: ae}
+	ce.setMessages(ae.ResultMessages)
+	if errors.Is(err, ErrOutcomeUnknown) {
+		return fmt.Errorf("%w (%w)", ce, ErrOutcomeUnknown)
+	}
+	return ce
 }
 
 // parseSFMCTime parses SFMC timestamps, with or without zone; times
@@ -604,40 +641,100 @@ func rawText(v json.RawMessage) string {
 // size.
 var codeSeparators = strings.NewReplacer("_", "", "-", "", " ", "")
 
-// unknownRefs reports the unknown attribute sets and attributes a result
-// message names, detected by its code (AttributeSetNotFound,
-// AttributeNotFound) or, for other shapes, by its text.
-func unknownRefs(m ResultMessage) []AttributeRef {
-	code := codeSeparators.Replace(strings.ToLower(m.Code))
-	isSet := code == "attributesetnotfound" || code == "unknownattributeset"
-	isAttr := code == "attributenotfound" || code == "unknownattribute"
-	switch code {
-	case "valuetoolong", "invalidvalue", "contactkeyexists", "contactnotfound":
-		return nil
-	}
-	if !isSet && !isAttr {
-		if !textSaysUnknownAttribute(m.Message) {
-			return nil
-		}
-	}
-	refs := refsFromMessage(m.Message, isSet)
-	if len(refs) == 0 && (isSet || isAttr) {
-		// The code is clear but the text names nothing we can parse.
-		refs = []AttributeRef{{Set: "(unnamed)"}}
-	}
-	return refs
+// unknownPattern is one rule of unknownPatterns.
+type unknownPattern struct {
+	// code is a result code, lower case without '_', '-' or ' '; words are
+	// lower-case texts that must all occur in the message. A rule has one
+	// or the other.
+	code  string
+	words []string
+	// set: the names quoted in the message are attribute-set names (not
+	// attribute names).
+	set bool
+	// never: a message with this code never names an unknown set or
+	// attribute, whatever its text says.
+	never bool
 }
 
-// textSaysUnknownAttribute reports whether a message says that an
-// attribute or attribute set does not exist.
-func textSaysUnknownAttribute(msg string) bool {
-	l := strings.ToLower(msg)
-	if !strings.Contains(l, "attribute") {
-		return false
+// unknownPatterns is the one table by which a result message (of an HTTP
+// 200 FAIL answer or of a 4xx answer) is recognised as naming an attribute
+// set or attribute that does not exist in the tenant: by its resultCode OR
+// by its text. The first rule that matches decides; codes are compared
+// lower case without separators, texts lower case.
+//
+// SFMC does not document its result codes, and the real codes for an
+// unknown attribute are not known: AttributeSetNotFound and
+// AttributeNotFound are the simulator's own (sfmctest), UnknownAttribute and
+// UnknownAttributeSet plausible spellings, and CustomObjectNotFound was seen
+// in an answer recorded from a real tenant (an attribute set is a custom
+// object there; taken to name a set). That is why the text rules exist:
+// "attribute" or "custom object" together with "does not exist", "not
+// found", "unknown", ... A message neither rule matches is not an unknown
+// attribute: the error then carries its raw text (ContactError.Messages),
+// nothing is guessed.
+//
+// The names are taken from the message's quoted words (see
+// refsFromMessage); when a rule matches but nothing is quoted, the set is
+// reported as "(unnamed)".
+var unknownPatterns = []unknownPattern{
+	{code: "valuetoolong", never: true},
+	{code: "invalidvalue", never: true},
+	{code: "contactkeyexists", never: true},
+	{code: "contactnotfound", never: true},
+	{code: "attributesetnotfound", set: true},
+	{code: "unknownattributeset", set: true},
+	{code: "customobjectnotfound", set: true},
+	{code: "attributenotfound"},
+	{code: "unknownattribute"},
+	{words: []string{"custom object", "not found"}, set: true},
+	{words: []string{"custom object", "does not exist"}, set: true},
+	{words: []string{"attribute", "does not exist"}},
+	{words: []string{"attribute", "doesn't exist"}},
+	{words: []string{"attribute", "not found"}},
+	{words: []string{"attribute", "unknown"}},
+	{words: []string{"invalid attribute"}},
+}
+
+// unknownRefs reports the unknown attribute sets and attributes a result
+// message names (see unknownPatterns).
+func unknownRefs(m ResultMessage) []AttributeRef {
+	code := codeSeparators.Replace(strings.ToLower(m.Code))
+	var text string // lower-cased on first use
+	for _, p := range unknownPatterns {
+		if p.code != "" {
+			if p.code != code {
+				continue
+			}
+			if p.never {
+				return nil
+			}
+			refs := refsFromMessage(m.Message, p.set)
+			if len(refs) == 0 {
+				// The code is clear but the text names nothing we can parse.
+				refs = []AttributeRef{{Set: "(unnamed)"}}
+			}
+			return refs
+		}
+		if text == "" {
+			text = strings.ToLower(m.Message)
+		}
+		if containsAll(text, p.words) {
+			if refs := refsFromMessage(m.Message, p.set); len(refs) > 0 {
+				return refs
+			}
+			return []AttributeRef{{Set: "(unnamed)"}}
+		}
 	}
-	return strings.Contains(l, "does not exist") || strings.Contains(l, "doesn't exist") ||
-		strings.Contains(l, "not found") || strings.Contains(l, "unknown") ||
-		strings.Contains(l, "invalid attribute")
+	return nil
+}
+
+func containsAll(s string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(s, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // refsFromMessage extracts quoted names from msg. A name preceded by
@@ -731,7 +828,7 @@ func (s *ContactsService) upsertOnce(ctx context.Context, key string, body []byt
 // answer turns a contacts write's answer into its result or error.
 func (s *ContactsService) answer(key string, resp []byte, err error) (*ContactResult, error) {
 	if err != nil {
-		return nil, err
+		return nil, contactRefusal(key, err)
 	}
 	res, err := decodeContactResult(key, resp)
 	return res, s.c.redact.scrub(err)

@@ -37,20 +37,31 @@
 // Client.Contacts upserts contacts (Upsert is SFMC's PATCH, which the
 // destination relies on to create or update; Create is POST), looks keys up
 // by email and deletes. A contact SFMC refuses inside an HTTP 200 answer
-// (operationStatus "FAIL") is an error, *ContactError, and one naming an
-// unknown set or attribute matches ErrUnknownAttribute.
+// (operationStatus "FAIL"), or in a 4xx answer whose body carries
+// resultMessages, is an error, *ContactError, and one naming an unknown set
+// or attribute (recognised by result code or by message text) matches
+// ErrUnknownAttribute.
 //
-// Client.AttributeSets reads attribute-set definitions: FirstPage reads one
-// page of up to 2000 as the destination does and says when more exist;
-// All (an iter.Seq2) and Catalog read every page. A Catalog answers
-// Lookup("Email Demographics.First Name") and lists the mappable Targets.
+// Client.AttributeSets reads attribute-set definitions with their flags
+// (primary key, system-defined, hidden, read-only, ...), data types,
+// lengths (-1 = unlimited) and scales: FirstPage reads one page of up to
+// 2000 as the destination does and says when more exist; All (an
+// iter.Seq2) and Catalog read every page. Sets a tenant lists without
+// their attributes are read by id. A Catalog answers
+// Lookup("Email Demographics.First Name") and lists the mappable Targets:
+// what a contact write may set (not primary keys such as Contacts ID, not
+// hidden or read-only attributes).
 //
 // Each segment's status ("realized", "existing", "exited") is written into
 // the Email Demographics Text attribute named by the segment's Mapping ID
 // (SegmentMapper; the strongest status wins when segments share one).
-// ValidateMappings and Mapping.Validate check Mapping IDs and targets
-// against the tenant before anything is sent, and report every problem at
-// once with what to do about it.
+// ValidateMappings and Mapping.Validate check Mapping IDs, targets and
+// constants against the tenant before anything is sent, and report every
+// problem at once with what to do about it; Mapping.Warnings reports what
+// deserves attention without stopping (HTML Enabled not set, Email
+// Demographics near its 200 attributes). ProfileMapper.Map checks every
+// value against its target's data type and length (CheckValue) and
+// requires the mapped email address, so bad input never reaches SFMC.
 //
 // # Upserter
 //
@@ -75,9 +86,11 @@
 //
 // # Errors
 //
-// One error model: *APIError for REST error answers, *RateLimitError for
+// One error model: *APIError for REST error answers (every body shape:
+// message/errorcode, additionalErrors, resultMessages), *RateLimitError for
 // 429s, *OAuthError for the token endpoint, *ContactError for contacts SFMC
-// refused in an HTTP 200 answer, all reachable with errors.As, and
+// refused, *RecordError for profile records that cannot be mapped, all
+// reachable with errors.As, and
 // sentinels (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
 // ErrBlocked, ErrServer, ErrInvalidCredentials, ErrIPNotAllowlisted,
 // ErrUnknownAttribute, ErrClientRateLimited, ErrInvalidConfig, ...) for

@@ -66,8 +66,13 @@ var (
 	ErrClosed = errors.New("sfmc: upserter closed")
 )
 
-// APIError is an error answer from the SFMC REST API, decoded from the body
-// {"message", "errorcode", "documentation", "additionalErrors"}.
+// APIError is an error answer from the SFMC REST API. Every body shape SFMC
+// is known to send is decoded, on any status: {"message", "errorcode",
+// "documentation", "additionalErrors"}, and bodies that carry only
+// "resultMessages" (items {resultType, resultClass, resultCode, message}, as
+// real tenants answer some refused requests). The tenant's text always
+// reaches Error: the message, every additional error and every result
+// message.
 //
 // errors.Is(err, ErrUnauthorized|ErrForbidden|ErrNotFound|ErrRateLimited|
 // ErrServer|ErrBlocked) matches by status code (and errorcode for
@@ -82,6 +87,9 @@ type APIError struct {
 	RequestID        string   // SFMC request id when the answer carries one
 	Method           string   // HTTP method of the request
 	URL              string   // request URL without query string
+	// ResultMessages are the body's resultMessages entries, when it has
+	// any (at most 100 are kept, then one "... and N more" entry).
+	ResultMessages []ResultMessage
 	// RetryAfter is the wait the server asked for (Retry-After header,
 	// else the body's retryAfter), zero when it gave none.
 	RetryAfter time.Duration
@@ -110,6 +118,10 @@ func (e *APIError) Error() string {
 	for _, m := range e.AdditionalErrors {
 		b.WriteString("; ")
 		b.WriteString(oneLine(m))
+	}
+	for _, m := range e.ResultMessages {
+		b.WriteString("; ")
+		b.WriteString(m.text(true))
 	}
 	if e.RequestID != "" {
 		b.WriteString(" (request id ")
@@ -248,6 +260,7 @@ func decodeAPIError(status int, method, rawURL string, body []byte, requestID st
 		if n > maxMessages {
 			e.AdditionalErrors = append(e.AdditionalErrors, fmt.Sprintf("... and %d more", n-maxMessages))
 		}
+		e.ResultMessages = decodeResultMessages(w.ResultMessages)
 		if e.RequestID == "" {
 			e.RequestID = w.RequestServiceMessageID
 		}
@@ -276,6 +289,7 @@ type wireError struct {
 	RetryAfter              *float64        `json:"retryAfter"`
 	AdditionalErrors        jsonArray       `json:"additionalErrors"`
 	RequestServiceMessageID string          `json:"requestServiceMessageID"`
+	ResultMessages          jsonArray       `json:"resultMessages"`
 }
 
 func (w *wireError) code() int {
@@ -316,18 +330,30 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// ContactError is a contact write that SFMC refused in an HTTP 200 answer
-// (operationStatus "FAIL" or hasErrors true), or that failed client-side
-// validation. It carries the contact key and every result message.
+// ContactError is a contact write that SFMC refused: in an HTTP 200 answer
+// (operationStatus "FAIL" or hasErrors true), or in an HTTP 4xx answer
+// (other than 401, 403 and 429, which concern the integration, not the
+// contact) whose body carries resultMessages. It carries the contact key
+// and every result message.
+//
+// For a 4xx refusal API holds the *APIError of the answer, and the
+// ContactError unwraps to it: errors.As(err, &apiErr) and the status
+// sentinels (ErrNotFound, ...) keep matching. For a refusal inside an HTTP
+// 200 answer API is nil.
 //
 // When a result message names an attribute set or attribute that does not
-// exist, the error matches ErrUnknownAttribute and Unknown lists them.
+// exist, the error matches ErrUnknownAttribute and Unknown lists them. That
+// is recognised by the message's result code or by its text, from one
+// table of patterns (unknownPatterns in contacts.go): SFMC does not
+// document its result codes, so a message no pattern matches is not taken
+// for an unknown attribute, and its raw text is kept in Messages.
 type ContactError struct {
 	Key             string          // contactKey of the refused contact
-	OperationStatus string          // "FAIL", or "" for client-side errors
+	OperationStatus string          // "FAIL" for a 200 answer; for a 4xx what the body says, often ""
 	Messages        []ResultMessage // every result message SFMC returned
 	Unknown         []AttributeRef  // unknown sets/attributes named by the messages
 	RequestID       string          // requestServiceMessageID, when given
+	API             *APIError       // the HTTP error answer of a 4xx refusal, else nil
 }
 
 // AttributeRef names an attribute (Set and Name) or, with Name empty, a
@@ -362,6 +388,11 @@ func (e *ContactError) Error() string {
 	b.WriteString("sfmc: contact ")
 	b.WriteString(strconv.Quote(e.Key))
 	b.WriteString(" refused")
+	if e.API != nil {
+		b.WriteString(" (HTTP ")
+		b.WriteString(strconv.Itoa(e.API.StatusCode))
+		b.WriteByte(')')
+	}
 	if e.OperationStatus != "" {
 		b.WriteString(" (operationStatus ")
 		b.WriteString(e.OperationStatus)
@@ -390,14 +421,7 @@ func (e *ContactError) Error() string {
 		} else {
 			b.WriteString("; ")
 		}
-		switch {
-		case m.Message != "":
-			b.WriteString(oneLine(m.Message))
-		case len(m.Raw) > 0:
-			b.WriteString(oneLine(string(m.Raw)))
-		default:
-			b.WriteString(oneLine(m.Code))
-		}
+		b.WriteString(m.text(false))
 	}
 	if len(e.Messages) == 0 && len(e.Unknown) == 0 {
 		b.WriteString(" without result messages")
@@ -409,4 +433,27 @@ func (e *ContactError) Error() string {
 // named an unknown set or attribute.
 func (e *ContactError) Is(target error) bool {
 	return target == ErrUnknownAttribute && len(e.Unknown) > 0
+}
+
+// Unwrap returns the *APIError of a 4xx refusal, or nil.
+func (e *ContactError) Unwrap() error {
+	if e.API == nil {
+		return nil
+	}
+	return e.API
+}
+
+// text is the message on one line: its text (after "code: " when withCode
+// is set and the text does not hold the code), else the entry as received,
+// else its code.
+func (m ResultMessage) text(withCode bool) string {
+	switch {
+	case withCode && m.Message != "" && m.Code != "" && !strings.Contains(m.Message, m.Code):
+		return oneLine(truncate(m.Code, 100) + ": " + m.Message)
+	case m.Message != "":
+		return oneLine(m.Message)
+	case len(m.Raw) > 0:
+		return oneLine(string(m.Raw))
+	}
+	return oneLine(m.Code)
 }

@@ -33,8 +33,8 @@ func ExampleAttributeSetsService_All() {
 		fmt.Println(set.Name, len(set.Attributes))
 	}
 	// Output:
-	// Email Addresses 2
-	// Email Demographics 2
+	// Email Addresses 4
+	// Email Demographics 3
 	// Loyalty 1
 }
 

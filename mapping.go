@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Mapping is a mapping file (design §5): how a profile record becomes a
@@ -17,7 +17,9 @@ import (
 //
 //	{
 //	  "identity": "identityMap.contactKey",
-//	  "attributes": [{"source": "person.name.firstName", "target": "Email Demographics.First Name"}],
+//	  "attributes": [{"source": "person.name.firstName", "target": "Email Demographics.First Name"},
+//	                 {"source": "personalEmail.address", "target": "Email Addresses.Email Address"}],
+//	  "constants": {"Email Addresses.HTML Enabled": true},
 //	  "segments": [{"id": "seg-1", "mappingId": "salesforce_mc_segment_1"}]
 //	}
 type Mapping struct {
@@ -25,6 +27,14 @@ type Mapping struct {
 	Identity string `json:"identity"`
 	// Attributes map profile fields to attribute targets.
 	Attributes []AttributeMapping `json:"attributes"`
+	// Constants give targets ("Set.Attribute") a value that is the same
+	// for every contact: a string, a bool or a number (json.Number when
+	// read by LoadMapping). The usual one is
+	// {"Email Addresses.HTML Enabled": true}, which SFMC's contact-creation
+	// documentation requires with the email address. Constant targets are
+	// validated like attribute targets, and their values like mapped
+	// values (CheckValue); a target is either mapped or constant.
+	Constants map[string]any `json:"constants,omitempty"`
 	// Segments map segment ids to Mapping IDs.
 	Segments []SegmentSpec `json:"segments"`
 }
@@ -44,11 +54,14 @@ type SegmentSpec struct {
 }
 
 // LoadMapping decodes a mapping file. Unknown fields, trailing data, an
-// empty identity, and entries with an empty source, target, id or
-// mappingId are errors (matching ErrInvalidMapping for the latter).
+// empty identity, entries with an empty source, target, id or mappingId,
+// and a constant with an empty target are errors (matching
+// ErrInvalidMapping for the latter). Constant numbers are kept as
+// json.Number, exactly as written.
 func LoadMapping(r io.Reader) (*Mapping, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
+	dec.UseNumber()
 	var m Mapping
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("sfmc: reading mapping: %w", err)
@@ -69,6 +82,9 @@ func LoadMapping(r io.Reader) (*Mapping, error) {
 		if s.ID == "" || s.MappingID == "" {
 			p.addf("segments[%d] (id %q, mappingId %q): id and mappingId must both be set", i, s.ID, s.MappingID)
 		}
+	}
+	if _, ok := m.Constants[""]; ok {
+		p.addf("constants: an entry has an empty target: name it as \"Set.Attribute\", e.g. %q", htmlEnabledTarget)
 	}
 	if err := p.err(); err != nil {
 		return nil, err
@@ -100,22 +116,41 @@ func (m *Mapping) segmentMappings() []SegmentMapping {
 	return out
 }
 
+// emailTarget is the target of the email address.
+const emailTarget = SetEmailAddresses + "." + AttrEmailAddress
+
+// htmlEnabledTarget is the target of the HTML Enabled flag.
+const htmlEnabledTarget = SetEmailAddresses + "." + AttrHTMLEnabled
+
+// constantTargets returns the constant targets, sorted.
+func (m *Mapping) constantTargets() []string {
+	out := make([]string, 0, len(m.Constants))
+	for t := range m.Constants {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Validate checks the mapping against cat and returns every problem at once
 // as a *ValidationError (nil when none): the identity is set, the targets
-// exist and are mappable (ValidateTargets), an Email Addresses.Email
-// Address target is present (SFMC requires the email address), the segment
-// mappings are valid (ValidateMappings), and no Mapping ID is also an
-// attribute target.
+// of attributes and constants exist and may be written (ValidateTargets;
+// a target is mapped or constant, not both), an Email Addresses.Email
+// Address target is mapped from the profile (SFMC requires the email
+// address; it cannot be a constant), every constant value fits its target
+// (CheckValue), the segment mappings are valid (ValidateMappings), and no
+// Mapping ID is also an attribute target. Warnings that do not stop a run
+// are reported by Warnings.
 func (m *Mapping) Validate(cat *Catalog) error {
 	var p problems
 	if strings.TrimSpace(m.Identity) == "" {
 		p.addf("identity is empty: set it to the dot path of the contact key, e.g. %q", "identityMap.contactKey")
 	}
-	targets := make([]string, len(m.Attributes))
+	consts := m.constantTargets()
+	targets := make([]string, 0, len(m.Attributes)+len(consts))
 	hasEmail := false
-	emailTarget := SetEmailAddresses + "." + AttrEmailAddress
-	for i, a := range m.Attributes {
-		targets[i] = a.Target
+	for _, a := range m.Attributes {
+		targets = append(targets, a.Target)
 		if a.Target == emailTarget {
 			hasEmail = true
 		}
@@ -123,7 +158,30 @@ func (m *Mapping) Validate(cat *Catalog) error {
 			p.addf("target %q has an empty source: set the dot path of the profile field", a.Target)
 		}
 	}
+	targets = append(targets, consts...)
 	validateTargets(&p, cat, targets)
+	for _, t := range consts {
+		v := m.Constants[t]
+		switch {
+		case t == "":
+			continue // reported by validateTargets
+		case t == emailTarget:
+			p.addf("constants: %q cannot be a constant: map it from the profile field holding each contact's address", t)
+			continue
+		case v == nil:
+			p.addf("constants: %q is null: give it a string, number or bool, or remove it", t)
+			continue
+		}
+		if err := checkValue(v); err != nil {
+			p.addf("constants: %q: %v: give it a string, number or bool", t, err)
+			continue
+		}
+		if a, ok := cat.Lookup(t); ok {
+			if err := CheckValue(a, v); err != nil {
+				p.addf("constants: %q: %s", t, strings.TrimPrefix(err.Error(), "sfmc: "))
+			}
+		}
+	}
 	if !hasEmail {
 		p.addf("no attribute is mapped to %q: map the profile's email address to it (SFMC requires it)", emailTarget)
 	}
@@ -140,8 +198,63 @@ func (m *Mapping) Validate(cat *Catalog) error {
 				break
 			}
 		}
+		if _, ok := m.Constants[t]; ok {
+			p.addf("Mapping ID %q (segment %q) is also a constant target: use a separate attribute for segment statuses", sm.MappingID, sm.SegmentID)
+		}
 	}
 	return p.err()
+}
+
+// Limits on the profile attributes of Email Demographics.
+const (
+	// ProfileAttributeLimit is the most attributes SFMC allows in Email
+	// Demographics (the destination's profile attributes).
+	ProfileAttributeLimit = 200
+	// ProfileAttributeWarnAt is the attribute count of Email Demographics
+	// from which Mapping.Warnings warns that the limit is near.
+	ProfileAttributeWarnAt = 190
+)
+
+// Warnings returns what deserves attention in a mapping that may be valid,
+// one sentence per warning (nil when none); unlike Validate's problems they
+// do not stop a run. It warns when Email Addresses.Email Address is mapped
+// without Email Addresses.HTML Enabled (SFMC's contact-creation
+// documentation requires both: add "constants":
+// {"Email Addresses.HTML Enabled": true}), and when cat's Email
+// Demographics holds ProfileAttributeWarnAt (190) or more attributes, near
+// SFMC's limit of ProfileAttributeLimit (200).
+func (m *Mapping) Warnings(cat *Catalog) []string {
+	var w []string
+	mapped := func(t string) bool {
+		if _, ok := m.Constants[t]; ok {
+			return true
+		}
+		for _, a := range m.Attributes {
+			if a.Target == t {
+				return true
+			}
+		}
+		return false
+	}
+	if mapped(emailTarget) && !mapped(htmlEnabledTarget) {
+		w = append(w, fmt.Sprintf("%q is mapped without %q: SFMC's contact-creation documentation requires both; add \"constants\": {%q: true} to the mapping (or map a profile field to it)",
+			emailTarget, htmlEnabledTarget, htmlEnabledTarget))
+	}
+	if cat != nil {
+		if s, ok := cat.Set(SetEmailDemographics); ok {
+			n := 0
+			for _, a := range s.Attributes {
+				if a != nil {
+					n++
+				}
+			}
+			if n >= ProfileAttributeWarnAt {
+				w = append(w, fmt.Sprintf("attribute set %q holds %d attributes; SFMC allows at most %d there, so only %d more can be added (new Mapping IDs included)",
+					SetEmailDemographics, n, ProfileAttributeLimit, max(ProfileAttributeLimit-n, 0)))
+			}
+		}
+	}
+	return w
 }
 
 // compiledAttr is one attribute mapping ready to apply.
@@ -150,7 +263,8 @@ type compiledAttr struct {
 	path   []string
 	set    string
 	name   string
-	length int
+	def    AttributeDefinition // a copy: the catalog may change later
+	email  bool                // the target is Email Addresses.Email Address
 }
 
 // ProfileMapper maps decoded profile records to contacts. It is read-only
@@ -159,12 +273,13 @@ type ProfileMapper struct {
 	identity     string
 	identityPath []string
 	attrs        []compiledAttr
+	constants    []AttributeValue
 	segments     *SegmentMapper
 	segmentIDs   []string
 }
 
 // Compile validates the mapping against cat (see Validate) and returns a
-// mapper that knows the target lengths.
+// mapper that knows the target definitions (data types and lengths).
 func (m *Mapping) Compile(cat *Catalog) (*ProfileMapper, error) {
 	if err := m.Validate(cat); err != nil {
 		return nil, err
@@ -176,11 +291,14 @@ func (m *Mapping) Compile(cat *Catalog) (*ProfileMapper, error) {
 	pm := &ProfileMapper{identity: m.Identity, identityPath: strings.Split(m.Identity, "."), segments: sm}
 	for _, a := range m.Attributes {
 		set, name, _ := cat.splitTarget(a.Target)
-		def := cat.attrs[set][name]
 		pm.attrs = append(pm.attrs, compiledAttr{
 			source: a.Source, path: strings.Split(a.Source, "."),
-			set: set.Name, name: name, length: def.Length,
+			set: set.Name, name: name, def: *cat.attrs[set][name], email: a.Target == emailTarget,
 		})
+	}
+	for _, t := range m.constantTargets() {
+		set, name, _ := cat.splitTarget(t)
+		pm.constants = append(pm.constants, AttributeValue{Set: set.Name, Name: name, Value: m.Constants[t]})
 	}
 	for _, s := range m.Segments {
 		pm.segmentIDs = append(pm.segmentIDs, s.ID)
@@ -192,9 +310,15 @@ func (m *Mapping) Compile(cat *Catalog) (*ProfileMapper, error) {
 // key.
 var ErrMissingIdentity = errors.New("sfmc: profile has no contact key")
 
-// ErrValueTooLong matches a *RecordError for a text value longer than its
-// target attribute.
+// ErrValueTooLong matches a *RecordError for a value whose text is longer
+// than its target attribute's Length: a string, and also a number or bool
+// going into a Text attribute (1e308 does not fit a Text(4)).
 var ErrValueTooLong = errors.New("sfmc: value longer than the target attribute")
+
+// ErrMissingEmail matches a *RecordError for a profile whose mapped email
+// address (the source mapped to Email Addresses.Email Address) is missing,
+// null or empty: the destination makes the email address mandatory.
+var ErrMissingEmail = errors.New("sfmc: profile has no email address")
 
 // RecordError is a problem with one profile record; the other records can
 // go on. Field is the source path (or segment status path), Target the
@@ -231,11 +355,19 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // Sources are dot paths; an array of {"id", "primary"} objects yields the
 // primary id, else the first. Missing or null sources are skipped, not
 // written as empty. Strings, bools and numbers (float64 or json.Number)
-// are written as such. A string longer than its target's length, a
-// missing or empty identity, an unsupported value (object, other array)
-// or an unknown segment status is a *RecordError. Segment statuses are
-// read from segmentMembership.ups.<segment id>.status for mapped segments
-// only, and the contact includes their Mapping ID attributes.
+// are written as they are, never converted. Each value is checked against
+// its target's data type and length (CheckValue) before anything is sent.
+// The contact holds the mapped values in mapping order, then the
+// constants (sorted by target), then the segment statuses.
+//
+// A *RecordError naming the field (source path), the target, the value
+// and the type is returned for: a missing or empty identity
+// (ErrMissingIdentity), a missing, null or empty mapped email address
+// (ErrMissingEmail), a value that does not fit its target (ErrValueTooLong,
+// ErrInvalidValue), an unsupported value (object, other array) and an
+// unknown segment status. Segment statuses are read from
+// segmentMembership.ups.<segment id>.status for mapped segments only, and
+// the contact includes their Mapping ID attributes.
 func (pm *ProfileMapper) Map(profile map[string]any) (Contact, map[string]SegmentStatus, error) {
 	var c Contact
 	raw, ok := lookupPath(profile, pm.identityPath)
@@ -281,30 +413,44 @@ func (pm *ProfileMapper) Map(profile map[string]any) (Contact, map[string]Segmen
 	}
 	segAttrs := pm.segments.Attributes(statuses)
 
-	c.Attributes = make([]AttributeValue, 0, len(pm.attrs)+len(segAttrs))
+	c.Attributes = make([]AttributeValue, 0, len(pm.attrs)+len(pm.constants)+len(segAttrs))
 	for i := range pm.attrs {
 		a := &pm.attrs[i]
-		v, ok := lookupPath(profile, a.path)
-		if !ok || v == nil {
-			continue
-		}
-		val, err := attributeValue(v)
+		val, err := a.value(profile)
 		if err != nil {
 			return Contact{}, nil, &RecordError{Field: a.source, Target: a.set + "." + a.name, Err: err}
 		}
-		if val == nil {
-			continue
+		if val != nil {
+			c.Attributes = append(c.Attributes, AttributeValue{Set: a.set, Name: a.name, Value: val})
 		}
-		if s, isString := val.(string); isString && a.length > 0 {
-			if n := utf8.RuneCountInString(s); n > a.length {
-				return Contact{}, nil, &RecordError{Field: a.source, Target: a.set + "." + a.name,
-					Err: fmt.Errorf("%w: %d characters, the attribute holds %d", ErrValueTooLong, n, a.length)}
-			}
-		}
-		c.Attributes = append(c.Attributes, AttributeValue{Set: a.set, Name: a.name, Value: val})
 	}
+	c.Attributes = append(c.Attributes, pm.constants...)
 	c.Attributes = append(c.Attributes, segAttrs...)
 	return c, statuses, nil
+}
+
+// value returns the checked value of a in profile, nil when the profile
+// has none (missing or null) and the target is not the email address.
+func (a *compiledAttr) value(profile map[string]any) (any, error) {
+	var val any
+	if v, ok := lookupPath(profile, a.path); ok && v != nil {
+		var err error
+		if val, err = attributeValue(v); err != nil {
+			return nil, err
+		}
+	}
+	if a.email {
+		if s, isString := val.(string); val == nil || isString && s == "" {
+			return nil, ErrMissingEmail
+		}
+	}
+	if val == nil {
+		return nil, nil
+	}
+	if err := CheckValue(&a.def, val); err != nil {
+		return nil, err
+	}
+	return val, nil
 }
 
 // lookupPath follows a dot path through nested objects.

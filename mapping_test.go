@@ -164,33 +164,39 @@ func TestProfileMapperMap(t *testing.T) {
 		},
 		{
 			name:    "primary identity not first",
-			profile: `{"identityMap":{"contactKey":[{"id":"K-A"},{"id":"K-B","primary":true}]}}`,
+			profile: `{"identityMap":{"contactKey":[{"id":"K-A"},{"id":"K-B","primary":true}]},"personalEmail":{"address":"b@example.com"}}`,
 			key:     "K-B",
-			attrs:   []AttributeValue{},
+			attrs:   []AttributeValue{email("b@example.com")},
 		},
 		{
 			name:    "no primary takes first",
-			profile: `{"identityMap":{"contactKey":[{"id":"K-A","primary":false},{"id":"K-B"}]}}`,
+			profile: `{"identityMap":{"contactKey":[{"id":"K-A","primary":false},{"id":"K-B"}]},"personalEmail":{"address":"a@example.com"}}`,
 			key:     "K-A",
-			attrs:   []AttributeValue{},
+			attrs:   []AttributeValue{email("a@example.com")},
 		},
 		{
 			name:    "identity as plain string",
-			profile: `{"identityMap":{"contactKey":"K-S"}}`,
+			profile: `{"identityMap":{"contactKey":"K-S"},"personalEmail":{"address":"s@example.com"}}`,
 			key:     "K-S",
-			attrs:   []AttributeValue{},
+			attrs:   []AttributeValue{email("s@example.com")},
+		},
+		{
+			name:    "null fields skipped",
+			profile: `{"identityMap":{"contactKey":"K"},"person":{"name":{"firstName":null}},"personalEmail":{"address":"k@example.com"},"loyalty":{"score":null},"flags":{"vip":null}}`,
+			key:     "K",
+			attrs:   []AttributeValue{email("k@example.com")},
 		},
 		{
 			name:    "missing fields and nulls skipped, numbers and bools kept",
-			profile: `{"identityMap":{"contactKey":"K"},"person":{"name":null},"personalEmail":{"address":null},"loyalty":{"score":12.5},"flags":{"vip":true}}`,
+			profile: `{"identityMap":{"contactKey":"K"},"person":{"name":null},"personalEmail":{"address":"k@example.com","other":null},"loyalty":{"score":12.5},"flags":{"vip":true}}`,
 			key:     "K",
-			attrs:   []AttributeValue{ed("v1.2 Score", json.Number("12.5")), ed("Last Name", true)},
+			attrs:   []AttributeValue{email("k@example.com"), ed("v1.2 Score", json.Number("12.5")), ed("Last Name", true)},
 		},
 		{
 			name:     "shared Mapping ID writes the strongest status; unmapped segments ignored",
-			profile:  `{"identityMap":{"contactKey":"K"},"segmentMembership":{"ups":{"seg-1":{"status":"exited"},"seg-2":{"status":"existing"},"seg-3":{"status":"exited"},"other":{"status":"bogus"}}}}`,
+			profile:  `{"identityMap":{"contactKey":"K"},"personalEmail":{"address":"k@example.com"},"segmentMembership":{"ups":{"seg-1":{"status":"exited"},"seg-2":{"status":"existing"},"seg-3":{"status":"exited"},"other":{"status":"bogus"}}}}`,
 			key:      "K",
-			attrs:    []AttributeValue{ed("salesforce_mc_segment_1", "existing"), ed("Segment_Two", "exited")},
+			attrs:    []AttributeValue{email("k@example.com"), ed("salesforce_mc_segment_1", "existing"), ed("Segment_Two", "exited")},
 			statuses: map[string]SegmentStatus{"seg-1": StatusExited, "seg-2": StatusExisting, "seg-3": StatusExited},
 		},
 		{
@@ -201,9 +207,9 @@ func TestProfileMapperMap(t *testing.T) {
 		},
 		{
 			name:    "exactly the target length is fine (runes, not bytes)",
-			profile: `{"identityMap":{"contactKey":"K"},"person":{"name":{"firstName":"Åsa-Öberg!"}}}`,
+			profile: `{"identityMap":{"contactKey":"K"},"person":{"name":{"firstName":"Åsa-Öberg!"}},"personalEmail":{"address":"k@example.com"}}`,
 			key:     "K",
-			attrs:   []AttributeValue{ed("First Name", "Åsa-Öberg!")},
+			attrs:   []AttributeValue{ed("First Name", "Åsa-Öberg!"), email("k@example.com")},
 		},
 	}
 	for _, tt := range tests {
@@ -225,10 +231,10 @@ func TestProfileMapperFloat64Numbers(t *testing.T) {
 	t.Parallel()
 	pm := compileDesign(t, 10)
 	var prof map[string]any
-	require.NoError(t, json.Unmarshal([]byte(`{"identityMap":{"contactKey":[{"id":"K","primary":true}]},"loyalty":{"score":3}}`), &prof))
+	require.NoError(t, json.Unmarshal([]byte(`{"identityMap":{"contactKey":[{"id":"K","primary":true}]},"personalEmail":{"address":"k@example.com"},"loyalty":{"score":3}}`), &prof))
 	c, _, err := pm.Map(prof)
 	require.NoError(t, err)
-	assert.Equal(t, []AttributeValue{{Set: SetEmailDemographics, Name: "v1.2 Score", Value: float64(3)}}, c.Attributes)
+	assert.Equal(t, []AttributeValue{{Set: SetEmailAddresses, Name: AttrEmailAddress, Value: "k@example.com"}, {Set: SetEmailDemographics, Name: "v1.2 Score", Value: float64(3)}}, c.Attributes)
 	body, err := appendContactJSON(nil, c)
 	require.NoError(t, err)
 	assert.Contains(t, string(body), `{"name":"v1.2 Score","value":3}`)
@@ -250,9 +256,13 @@ func TestProfileMapperRecordErrors(t *testing.T) {
 		{"empty identity array", `{"identityMap":{"contactKey":[]}}`, "identityMap.contactKey", "", ErrMissingIdentity, nil},
 		{"identity object", `{"identityMap":{"contactKey":{"id":"x"}}}`, "identityMap.contactKey", "", nil, []string{"object"}},
 		{"too long", `{"identityMap":{"contactKey":"K"},"person":{"name":{"firstName":"Bartholomew"}}}`, "person.name.firstName", "Email Demographics.First Name", ErrValueTooLong, []string{"11 characters", "holds 10"}},
-		{"object value", `{"identityMap":{"contactKey":"K"},"loyalty":{"score":{"v":1}}}`, "loyalty.score", "Email Demographics.v1.2 Score", nil, []string{"object"}},
-		{"array of scalars", `{"identityMap":{"contactKey":"K"},"loyalty":{"score":[1,2]}}`, "loyalty.score", "Email Demographics.v1.2 Score", nil, []string{"array"}},
+		{"object value", `{"identityMap":{"contactKey":"K"},"personalEmail":{"address":"k@example.com"},"loyalty":{"score":{"v":1}}}`, "loyalty.score", "Email Demographics.v1.2 Score", nil, []string{"object"}},
+		{"array of scalars", `{"identityMap":{"contactKey":"K"},"personalEmail":{"address":"k@example.com"},"loyalty":{"score":[1,2]}}`, "loyalty.score", "Email Demographics.v1.2 Score", nil, []string{"array"}},
 		{"unknown status", `{"identityMap":{"contactKey":"K"},"segmentMembership":{"ups":{"seg-3":{"status":"entered"}}}}`, "segmentMembership.ups.seg-3.status", "", nil, []string{`"entered"`}},
+		{"missing email", `{"identityMap":{"contactKey":"K"},"person":{"name":{"firstName":"Ann"}}}`, "personalEmail.address", "Email Addresses.Email Address", ErrMissingEmail, nil},
+		{"bad email", `{"identityMap":{"contactKey":"K"},"personalEmail":{"address":"ann at example.com"}}`, "personalEmail.address", "Email Addresses.Email Address", ErrInvalidValue, []string{`"ann at example.com"`, "EmailAddress"}},
+		{"fraction into a Decimal of scale 2", `{"identityMap":{"contactKey":"K"},"personalEmail":{"address":"k@example.com"},"loyalty":{"score":1.125}}`, "loyalty.score", "Email Demographics.v1.2 Score", ErrInvalidValue, []string{"1.125", "Decimal", "3 digits after the point"}},
+		{"number too long for Text", `{"identityMap":{"contactKey":"K"},"person":{"name":{"firstName":12345678901}}}`, "person.name.firstName", "Email Demographics.First Name", ErrValueTooLong, []string{"12345678901", "11 characters"}},
 		{"status not a string", `{"identityMap":{"contactKey":"K"},"segmentMembership":{"ups":{"seg-1":{"status":1}}}}`, "segmentMembership.ups.seg-1.status", "", nil, []string{"number"}},
 	}
 	for _, tt := range tests {

@@ -205,9 +205,10 @@ func missingHint(cat *Catalog, full string) string {
 
 // ValidateMappings checks segment mappings against cat before any contact
 // is sent: ids are set, no segment is mapped twice, and each Mapping ID is
-// a Text attribute of Email Demographics (exact name) long enough for
-// "realized"/"existing" (8 characters; a Text attribute without length is
-// taken as unlimited). It returns every problem at once as a
+// a Text attribute of Email Demographics (exact name) that a contact write
+// may set (not a primary key, hidden or read-only) and long enough for
+// "realized"/"existing" (8 characters; a Text attribute of length -1 or
+// without length is taken as unlimited). It returns every problem at once as a
 // *ValidationError, or nil.
 func ValidateMappings(cat *Catalog, mappings []SegmentMapping) error {
 	var p problems
@@ -248,6 +249,13 @@ func validateMappings(p *problems, cat *Catalog, mappings []SegmentMapping) {
 				sm.MappingID, sm.SegmentID, dataTypeName(a.DataType), SetEmailDemographics)
 			continue
 		}
+		if set, _ := cat.Set(SetEmailDemographics); set != nil {
+			if why := notWritable(set, a); why != "" {
+				p.addf("Mapping ID %q (segment %q) cannot receive segment statuses: %s; use another Text attribute in %s",
+					sm.MappingID, sm.SegmentID, why, SetEmailDemographics)
+				continue
+			}
+		}
 		if a.Length > 0 && a.Length < minStatusLength {
 			p.addf("Mapping ID %q (segment %q) has length %d, too short for the status %q: set its length in Contact Builder to %d or more",
 				sm.MappingID, sm.SegmentID, a.Length, string(StatusRealized), minStatusLength)
@@ -263,14 +271,20 @@ func dataTypeName(t string) string {
 }
 
 // ValidateTargets checks attribute targets ("Set.Attribute") against cat:
-// each exists (exact name) and is mappable (an attribute of Email
-// Demographics, or Email Addresses.Email Address), and no target appears
-// twice. It returns every problem at once as a *ValidationError, or nil.
+// each exists (exact name), is mappable (an attribute of Email
+// Demographics, or Email Address or HTML Enabled of Email Addresses), is
+// one a contact write may set (see Catalog.Targets: not a primary key such
+// as Email Demographics.Contacts ID, not hidden, not read-only; the
+// problem gives the reason), and no target appears twice. It returns every problem at once as a *ValidationError, or nil.
 func ValidateTargets(cat *Catalog, targets []string) error {
 	var p problems
 	validateTargets(&p, cat, targets)
 	return p.err()
 }
+
+// mappableText completes "only ...": what can be mapped.
+const mappableText = SetEmailDemographics + " attributes, " + SetEmailAddresses + "." + AttrEmailAddress +
+	" and " + SetEmailAddresses + "." + AttrHTMLEnabled + " can be mapped"
 
 func validateTargets(p *problems, cat *Catalog, targets []string) {
 	seen := make(map[string]bool)
@@ -291,11 +305,12 @@ func validateTargets(p *problems, cat *Catalog, targets []string) {
 				continue
 			}
 			s, _, _ := strings.Cut(t, ".")
-			p.addf("target %q: attribute set %q does not exist; only %s attributes and %s.%s can be mapped%s",
-				t, s, SetEmailDemographics, SetEmailAddresses, AttrEmailAddress, missingHint(cat, t))
+			p.addf("target %q: attribute set %q does not exist; only %s%s",
+				t, s, mappableText, missingHint(cat, t))
 			continue
 		}
-		if _, ok := cat.attrs[set][attr]; !ok {
+		a, ok := cat.attrs[set][attr]
+		if !ok {
 			hint := ""
 			if set.Name == SetEmailDemographics {
 				hint = fmt.Sprintf(": create the attribute %q in Contact Builder under %s", attr, SetEmailDemographics)
@@ -303,9 +318,12 @@ func validateTargets(p *problems, cat *Catalog, targets []string) {
 			p.addf("target %q does not exist in attribute set %q%s%s", t, set.Name, hint, missingHint(cat, t))
 			continue
 		}
+		if why := notWritable(set, a); why != "" {
+			p.addf("target %q cannot be mapped: %s; contact writes must not set it, so map the field to another attribute", t, why)
+			continue
+		}
 		if !isMappable(set.Name, attr) {
-			p.addf("target %q cannot be mapped: only %s attributes and %s.%s can be mapped",
-				t, SetEmailDemographics, SetEmailAddresses, AttrEmailAddress)
+			p.addf("target %q cannot be mapped: only %s", t, mappableText)
 		}
 	}
 }

@@ -160,9 +160,9 @@ func TestValidateTargets(t *testing.T) {
 		in        []string
 		want      [][]string
 	}{
-		{"valid", false, []string{"Email Demographics.First Name", "Email Addresses.Email Address", "Email Demographics.v1.2 Score"}, nil},
-		{"not mappable", false, []string{"Email Addresses.HTML Enabled", "MobileConnect Demographics.Mobile Number"}, [][]string{
-			{`"Email Addresses.HTML Enabled"`, "cannot be mapped"}, {`"MobileConnect Demographics.Mobile Number"`, "cannot be mapped"}}},
+		{"valid", false, []string{"Email Demographics.First Name", "Email Addresses.Email Address", "Email Addresses.HTML Enabled", "Email Demographics.v1.2 Score"}, nil},
+		{"not mappable", false, []string{"MobileConnect Demographics.Mobile Number"}, [][]string{
+			{`"MobileConnect Demographics.Mobile Number"`, "cannot be mapped", "Email Addresses.HTML Enabled can be mapped"}}},
 		{"missing attribute", false, []string{"Email Demographics.Shoe Size"}, [][]string{{`"Email Demographics.Shoe Size"`, "does not exist", "create the attribute"}}},
 		{"wrong case", false, []string{"Email Demographics.first name"}, [][]string{{`did you mean "Email Demographics.First Name"`}}},
 		{"wrong case set", false, []string{"email demographics.First Name"}, [][]string{{`attribute set "email demographics" does not exist`, `did you mean "Email Demographics.First Name"`}}},

@@ -27,7 +27,7 @@ func simClient(t *testing.T, opts ...sfmctest.ServerOption) (*sfmc.Client, *sfmc
 func TestSimulatorContacts(t *testing.T) {
 	t.Parallel()
 	client, srv := simClient(t, sfmctest.WithAttributes("Email Demographics",
-		sfmctest.Attribute{Name: "Score", DataType: "Number"},
+		sfmctest.Attribute{Name: "Score", DataType: "Decimal", Length: 18, Scale: 2},
 		sfmctest.Attribute{Name: "seg_1", DataType: "Text", Length: 8}))
 	ctx := context.Background()
 
@@ -130,6 +130,93 @@ func TestSimulatorCatalogPages(t *testing.T) {
 		n++
 	}
 	assert.Equal(t, 27, n)
+}
+
+// A tenant whose list omits the sets' attributes: FirstPage and Catalog
+// read those sets by id, so mappings validate and contacts flow.
+func TestSimulatorListWithoutAttributes(t *testing.T) {
+	t.Parallel()
+	client, srv := simClient(t, sfmctest.WithListWithoutAttributes(), sfmctest.WithLeadingSets(3), sfmctest.WithPageSizeCap(3),
+		sfmctest.WithAttributes("Email Demographics", sfmctest.Attribute{Name: "salesforce_mc_segment_1", DataType: "Text", Length: 20}))
+	ctx := context.Background()
+	p, err := client.AttributeSets.List(ctx, &sfmc.ListOptions{Page: 2, PageSize: 3})
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Items)
+	for _, d := range p.Items {
+		assert.True(t, d.AttributesOmitted, d.Name)
+		assert.Empty(t, d.Attributes, "List returns the sets as listed")
+	}
+
+	first, err := client.AttributeSets.FirstPage(ctx)
+	require.NoError(t, err)
+	assert.True(t, first.Truncated, "FirstPage keeps the one-page semantics")
+	assert.Len(t, first.Sets(), 3)
+	for _, d := range first.Sets() {
+		assert.False(t, d.AttributesOmitted)
+		assert.Len(t, d.Attributes, 2, d.Name)
+	}
+	before := srv.Stats().RESTRequests
+	cat, err := client.AttributeSets.Catalog(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2+5), srv.Stats().RESTRequests-before, "two list pages and one get per set")
+	m := &sfmc.Mapping{Identity: "k",
+		Attributes: []sfmc.AttributeMapping{{Source: "email", Target: "Email Addresses.Email Address"}, {Source: "first", Target: "Email Demographics.First Name"}},
+		Constants:  map[string]any{"Email Addresses.HTML Enabled": true},
+		Segments:   []sfmc.SegmentSpec{{ID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
+	}
+	pm, err := m.Compile(cat)
+	require.NoError(t, err)
+	assert.Empty(t, m.Warnings(cat))
+	prof, err := sfmc.DecodeProfile([]byte(`{"k":"K-1","email":"ann@example.com","first":"Ann","segmentMembership":{"ups":{"seg-1":{"status":"realized"}}}}`))
+	require.NoError(t, err)
+	c, _, err := pm.Map(prof)
+	require.NoError(t, err)
+	_, err = client.Contacts.Upsert(ctx, c)
+	require.NoError(t, err)
+	stored, ok := srv.Contact("K-1")
+	require.True(t, ok)
+	assert.Equal(t, map[string]map[string]any{
+		"Email Addresses":    {"Email Address": "ann@example.com", "HTML Enabled": true},
+		"Email Demographics": {"First Name": "Ann", "salesforce_mc_segment_1": "realized"},
+	}, stored.Sets)
+}
+
+// A tenant answering unknown sets and attributes with HTTP 400 and only
+// resultMessages: the client reports a *ContactError that matches
+// ErrUnknownAttribute, by code (CustomObjectNotFound) or by text.
+func TestSimulatorUnknownAttributeBadRequest(t *testing.T) {
+	t.Parallel()
+	client, srv := simClient(t, sfmctest.WithUnknownAttributeBadRequest())
+	ctx := context.Background()
+	_, err := client.Contacts.Upsert(ctx, sfmc.Contact{Key: "K-1", Attributes: []sfmc.AttributeValue{
+		{Set: "Loyalty", Name: "Tier", Value: "gold"},
+		{Set: "Email Demographics", Name: "Shoe Size", Value: 42},
+	}})
+	require.ErrorIs(t, err, sfmc.ErrUnknownAttribute)
+	var ce *sfmc.ContactError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "K-1", ce.Key)
+	assert.Equal(t, []sfmc.AttributeRef{{Set: "Loyalty"}, {Set: "Email Demographics", Name: "Shoe Size"}}, ce.Unknown)
+	require.Len(t, ce.Messages, 2)
+	assert.Equal(t, "CustomObjectNotFound", ce.Messages[0].Code)
+	assert.Equal(t, "Attribute set 'Loyalty' does not exist.", ce.Messages[0].Message)
+	var ae *sfmc.APIError
+	require.ErrorAs(t, err, &ae)
+	assert.Equal(t, 400, ae.StatusCode)
+	assert.Contains(t, err.Error(), "HTTP 400")
+	assert.Contains(t, err.Error(), "Shoe Size")
+	assert.Empty(t, srv.Contacts())
+
+	// Through the Upserter: one failure outcome, no retry.
+	var outcomes []sfmc.Outcome
+	u, err := sfmc.NewUpserter(client, sfmc.UpserterConfig{Workers: 1, OnResult: func(o sfmc.Outcome) { outcomes = append(outcomes, o) }})
+	require.NoError(t, err)
+	before := srv.Stats().RESTRequests
+	require.NoError(t, u.Add(ctx, sfmc.Contact{Key: "K-2", Attributes: []sfmc.AttributeValue{{Set: "Email Demographics", Name: "Shoe Size", Value: 42}}}))
+	require.NoError(t, u.Close(ctx))
+	require.Len(t, outcomes, 1)
+	assert.ErrorIs(t, outcomes[0].Err, sfmc.ErrUnknownAttribute)
+	assert.Equal(t, int64(1), srv.Stats().RESTRequests-before, "a refused contact is not retried")
 }
 
 // BenchmarkUpsert is one Upsert call after another against the simulator

@@ -9,13 +9,23 @@ import (
 type Attribute struct {
 	// Name is the attribute's name, e.g. "First Name".
 	Name string
-	// DataType is the SFMC data type: "Text", "Number", "Boolean", "Date",
-	// "EmailAddress", "Phone", ... Empty means "Text".
+	// DataType is the SFMC data type: "Text", "Number", "LongNumber",
+	// "Decimal", "Boolean", "Date", "EmailAddress", "Phone", "Byte". Empty
+	// means "Text". Contact writes are checked against it (see the package
+	// documentation).
 	DataType string
-	// Length is the maximum length of a text value; 0 means no limit.
+	// Length is the maximum length of a Text value, or the precision
+	// (total digits) of a Decimal. -1 means unlimited and is reported as
+	// -1, as real tenants do; 0 means none (the definition carries no
+	// length) and no limit. Values below -1 are taken as -1.
 	Length int
-	// IsHidden and IsReadOnly are reported in the definitions.
-	IsHidden, IsReadOnly bool
+	// Scale is the number of digits after the point of a Decimal.
+	Scale int
+	// IsPrimaryKey, IsSystemDefined, IsHidden and IsReadOnly are reported
+	// in the definitions (isNullable is reported as !IsPrimaryKey,
+	// isUpdateable as neither IsPrimaryKey nor IsReadOnly). They are not
+	// enforced on contact writes.
+	IsPrimaryKey, IsSystemDefined, IsHidden, IsReadOnly bool
 }
 
 // attrDef is an attribute as stored by the server.
@@ -30,8 +40,14 @@ type setDef struct {
 	id     string
 	name   string
 	system bool
+	flags  setFlags
 	attrs  []*attrDef
 	byName map[string]*attrDef
+}
+
+// setFlags are the set-level flags reported in the definitions.
+type setFlags struct {
+	readOnly, hidden, canAddValues, canChangeValues bool
 }
 
 func keyOf(name string) string {
@@ -54,12 +70,20 @@ func newCatalog(ids *idGen, leading int) *catalog {
 		c.add(name, false, Attribute{Name: "Filler Code", DataType: "Text", Length: 50},
 			Attribute{Name: "Filler Value", DataType: "Text", Length: 100})
 	}
+	// As real tenants define them: Email Addresses is read-only at set
+	// level and keyed by the hidden List ID and Member ID and by Email
+	// Address; Email Demographics is keyed by the system Contacts ID.
 	c.add("Email Addresses", true,
-		Attribute{Name: "Email Address", DataType: "EmailAddress", Length: 254},
-		Attribute{Name: "HTML Enabled", DataType: "Boolean"})
+		Attribute{Name: "List ID", DataType: "Number", IsPrimaryKey: true, IsHidden: true, IsReadOnly: true, IsSystemDefined: true},
+		Attribute{Name: "Member ID", DataType: "Number", IsPrimaryKey: true, IsHidden: true, IsReadOnly: true, IsSystemDefined: true},
+		Attribute{Name: "Email Address", DataType: "EmailAddress", IsPrimaryKey: true, IsSystemDefined: true},
+		Attribute{Name: "HTML Enabled", DataType: "Boolean", IsSystemDefined: true})
+	c.byName["Email Addresses"].flags = setFlags{readOnly: true, canChangeValues: true}
 	c.add("Email Demographics", true,
+		Attribute{Name: "Contacts ID", DataType: "LongNumber", IsPrimaryKey: true, IsSystemDefined: true},
 		Attribute{Name: "First Name", DataType: "Text", Length: 100},
 		Attribute{Name: "Last Name", DataType: "Text", Length: 100})
+	c.byName["Email Demographics"].flags = setFlags{canAddValues: true, canChangeValues: true}
 	return c
 }
 
@@ -68,7 +92,8 @@ func newCatalog(ids *idGen, leading int) *catalog {
 func (c *catalog) add(name string, system bool, attrs ...Attribute) {
 	s := c.byName[name]
 	if s == nil {
-		s = &setDef{id: c.ids.uuid(), name: name, system: system, byName: map[string]*attrDef{}}
+		s = &setDef{id: c.ids.uuid(), name: name, system: system, byName: map[string]*attrDef{},
+			flags: setFlags{canAddValues: !system, canChangeValues: true}}
 		c.sets = append(c.sets, s)
 		c.byName[name] = s
 		c.byID[strings.ToLower(s.id)] = s
@@ -77,8 +102,8 @@ func (c *catalog) add(name string, system bool, attrs ...Attribute) {
 		if a.DataType == "" {
 			a.DataType = "Text"
 		}
-		if a.Length < 0 {
-			a.Length = 0
+		if a.Length < -1 {
+			a.Length = -1
 		}
 		if old := s.byName[a.Name]; old != nil {
 			old.Attribute = a
@@ -103,6 +128,7 @@ type wireAttr struct {
 	StorageName        string    `json:"storageName"`
 	DataType           string    `json:"dataType"`
 	Length             int       `json:"length,omitempty"`
+	Scale              int       `json:"scale,omitempty"`
 	IsPrimaryKey       bool      `json:"isPrimaryKey"`
 	IsNullable         bool      `json:"isNullable"`
 	IsReadOnly         bool      `json:"isReadOnly"`
@@ -119,26 +145,30 @@ type wireAttr struct {
 }
 
 type wireSet struct {
-	ID                 string     `json:"id"`
-	Key                string     `json:"key"`
-	Name               localized  `json:"name"`
-	FullyQualifiedName string     `json:"fullyQualifiedName"`
-	StorageLogicalType string     `json:"storageLogicalType"`
-	IsRoot             bool       `json:"isRoot"`
-	IsSendable         bool       `json:"isSendable"`
-	IsShared           bool       `json:"isShared"`
-	IsEvent            bool       `json:"isEvent"`
-	Relationships      []struct{} `json:"relationships"`
-	Attributes         []wireAttr `json:"attributes"`
-	CanAddValues       bool       `json:"canAddValues"`
-	IsSystemDefined    bool       `json:"isSystemDefined"`
-	CanRemove          bool       `json:"canRemove"`
-	CanModify          bool       `json:"canModify"`
-	IsReadOnly         bool       `json:"isReadOnly"`
-	ObjectState        string     `json:"objectState"`
+	ID                 string      `json:"id"`
+	Key                string      `json:"key"`
+	Name               localized   `json:"name"`
+	FullyQualifiedName string      `json:"fullyQualifiedName"`
+	StorageLogicalType string      `json:"storageLogicalType"`
+	IsRoot             bool        `json:"isRoot"`
+	IsSendable         bool        `json:"isSendable"`
+	IsShared           bool        `json:"isShared"`
+	IsEvent            bool        `json:"isEvent"`
+	Relationships      []struct{}  `json:"relationships"`
+	Attributes         *[]wireAttr `json:"attributes,omitempty"` // nil: omitted (WithListWithoutAttributes)
+	CanAddValues       bool        `json:"canAddValues"`
+	CanChangeValues    bool        `json:"canChangeValues"`
+	IsSystemDefined    bool        `json:"isSystemDefined"`
+	CanRemove          bool        `json:"canRemove"`
+	CanModify          bool        `json:"canModify"`
+	IsReadOnly         bool        `json:"isReadOnly"`
+	IsHidden           bool        `json:"isHidden"`
+	ObjectState        string      `json:"objectState"`
 }
 
-func (s *setDef) wire() wireSet {
+// wire returns the set's definition; withAttrs false omits the attributes
+// array.
+func (s *setDef) wire(withAttrs bool) wireSet {
 	w := wireSet{
 		ID:                 s.id,
 		Key:                keyOf(s.name),
@@ -146,29 +176,38 @@ func (s *setDef) wire() wireSet {
 		FullyQualifiedName: s.name,
 		StorageLogicalType: "ExactTargetSchema",
 		Relationships:      []struct{}{},
-		Attributes:         make([]wireAttr, 0, len(s.attrs)),
-		CanAddValues:       true,
+		CanAddValues:       s.flags.canAddValues,
+		CanChangeValues:    s.flags.canChangeValues,
 		IsSystemDefined:    s.system,
 		CanModify:          !s.system,
 		CanRemove:          !s.system,
+		IsReadOnly:         s.flags.readOnly,
+		IsHidden:           s.flags.hidden,
 		ObjectState:        "Created",
 	}
+	if !withAttrs {
+		return w
+	}
+	attrs := make([]wireAttr, 0, len(s.attrs))
+	w.Attributes = &attrs
 	for _, a := range s.attrs {
-		w.Attributes = append(w.Attributes, wireAttr{
+		attrs = append(attrs, wireAttr{
 			ID:                 a.id,
 			Key:                keyOf(a.Name),
 			Name:               localized{a.Name},
 			StorageName:        keyOf(a.Name),
 			DataType:           a.DataType,
 			Length:             a.Length,
-			IsNullable:         true,
+			Scale:              a.Scale,
+			IsPrimaryKey:       a.IsPrimaryKey,
+			IsNullable:         !a.IsPrimaryKey,
 			IsReadOnly:         a.IsReadOnly,
 			DisplayOrder:       a.order,
 			FullyQualifiedName: s.name + "." + a.Name,
 			ParentID:           s.id,
-			IsSystemDefined:    s.system,
+			IsSystemDefined:    a.IsSystemDefined,
 			IsHidden:           a.IsHidden,
-			IsUpdateable:       !a.IsReadOnly,
+			IsUpdateable:       !a.IsReadOnly && !a.IsPrimaryKey,
 			ParentType:         "Set",
 			ObjectState:        "Created",
 		})

@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/big"
 	"net/http"
+	"net/mail"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +66,48 @@ const (
 
 func validationError(code, msg string) ResultMessage {
 	return ResultMessage{ResultType: "Error", ResultCode: code, ResultClass: "Validation", ResultMessage: msg}
+}
+
+// badRequestMessage is one resultMessages entry of the HTTP 400 answer of
+// WithUnknownAttributeBadRequest: the shape of answers recorded from real
+// tenants, with the text under "message".
+type badRequestMessage struct {
+	ResultType  string `json:"resultType"`
+	ResultClass string `json:"resultClass"`
+	ResultCode  string `json:"resultCode"`
+	Message     string `json:"message"`
+}
+
+// Result codes of the HTTP 400 answer of WithUnknownAttributeBadRequest.
+const (
+	resultCustomObjectNotFound    = "CustomObjectNotFound"    // seen in a recorded answer
+	resultValueDefinitionNotFound = "ValueDefinitionNotFound" // the simulator's guess
+)
+
+// namesUnknown reports whether a problem is an unknown set or attribute.
+func namesUnknown(problems []ResultMessage) bool {
+	for _, p := range problems {
+		if p.ResultCode == ResultAttributeSetNotFound || p.ResultCode == ResultAttributeNotFound {
+			return true
+		}
+	}
+	return false
+}
+
+// badRequestMessages converts problems to the HTTP 400 shape.
+func badRequestMessages(problems []ResultMessage) []badRequestMessage {
+	out := make([]badRequestMessage, len(problems))
+	for i, p := range problems {
+		code := p.ResultCode
+		switch code {
+		case ResultAttributeSetNotFound:
+			code = resultCustomObjectNotFound
+		case ResultAttributeNotFound:
+			code = resultValueDefinitionNotFound
+		}
+		out[i] = badRequestMessage{ResultType: p.ResultType, ResultClass: p.ResultClass, ResultCode: code, Message: p.ResultMessage}
+	}
+	return out
 }
 
 type contactResponse struct {
@@ -127,6 +173,12 @@ func (s *Server) writeContact(w http.ResponseWriter, r *http.Request, create boo
 	}
 
 	values, problems := s.validate(req.AttributeSets)
+	if s.cfg.unknownAttr400 && namesUnknown(problems) {
+		writeJSON(w, http.StatusBadRequest, struct {
+			ResultMessages []badRequestMessage `json:"resultMessages"`
+		}{badRequestMessages(problems)})
+		return
+	}
 	resp := contactResponse{
 		ContactKey:              req.ContactKey,
 		RequestServiceMessageID: s.ids.uuid(),
@@ -223,7 +275,10 @@ func (s *Server) validate(sets []wireAttrSet) (map[string]map[string]any, []Resu
 	return values, problems
 }
 
-// checkValue validates one value against its attribute definition.
+// checkValue validates one value against its attribute definition, as
+// the package documentation lists: the tenant refuses a value of the wrong
+// type with ResultInvalidValue and a text longer than Length with
+// ResultValueTooLong.
 func checkValue(set string, a *attrDef, v any) (ResultMessage, bool) {
 	if v == nil {
 		return ResultMessage{}, true
@@ -231,33 +286,6 @@ func checkValue(set string, a *attrDef, v any) (ResultMessage, bool) {
 	invalid := func(want string) (ResultMessage, bool) {
 		return validationError(ResultInvalidValue,
 			fmt.Sprintf("Value for attribute '%s' in attribute set '%s' is not a valid %s.", a.Name, set, want)), false
-	}
-	switch strings.ToLower(a.DataType) {
-	case "number", "decimal", "longnumber", "integer":
-		switch v := v.(type) {
-		case json.Number:
-			return ResultMessage{}, true
-		case string:
-			if _, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-				return ResultMessage{}, true
-			}
-		}
-		return invalid("number")
-	case "boolean":
-		switch v := v.(type) {
-		case bool:
-			return ResultMessage{}, true
-		case string:
-			if strings.EqualFold(v, "true") || strings.EqualFold(v, "false") {
-				return ResultMessage{}, true
-			}
-		}
-		return invalid("boolean")
-	case "date":
-		if _, ok := v.(string); !ok {
-			return invalid("date")
-		}
-		return ResultMessage{}, true
 	}
 	var text string
 	switch v := v.(type) {
@@ -268,7 +296,49 @@ func checkValue(set string, a *attrDef, v any) (ResultMessage, bool) {
 	case bool:
 		text = strconv.FormatBool(v)
 	default:
-		return invalid("text value")
+		return invalid("value")
+	}
+	_, isBool := v.(bool)
+	_, isString := v.(string)
+	switch strings.ToLower(a.DataType) {
+	case "number":
+		if isBool || !wholeIn(text, math.MinInt32, math.MaxInt32) {
+			return invalid("whole number (Number)")
+		}
+		return ResultMessage{}, true
+	case "longnumber":
+		if isBool || !wholeIn(text, math.MinInt64, math.MaxInt64) {
+			return invalid("whole number (LongNumber)")
+		}
+		return ResultMessage{}, true
+	case "byte":
+		if isBool || !wholeIn(text, 0, 255) {
+			return invalid("whole number from 0 to 255 (Byte)")
+		}
+		return ResultMessage{}, true
+	case "decimal":
+		if isBool || !decimalFits(text, a.Length, a.Scale) {
+			return invalid(fmt.Sprintf("number (Decimal(%d,%d))", a.Length, a.Scale))
+		}
+		return ResultMessage{}, true
+	case "boolean":
+		if !isBool && !strings.EqualFold(text, "true") && !strings.EqualFold(text, "false") && text != "1" && text != "0" {
+			return invalid("boolean")
+		}
+		return ResultMessage{}, true
+	case "date":
+		if !isString || !isDate(text) {
+			return invalid("date")
+		}
+		return ResultMessage{}, true
+	case "emailaddress":
+		if !isString || !isEmail(text) {
+			return invalid("email address")
+		}
+	case "phone":
+		if isBool || !isPhone(text) {
+			return invalid("phone number")
+		}
 	}
 	if a.Length > 0 && utf8.RuneCountInString(text) > a.Length {
 		return validationError(ResultValueTooLong,
@@ -276,4 +346,93 @@ func checkValue(set string, a *attrDef, v any) (ResultMessage, bool) {
 				a.Name, set, a.Length)), false
 	}
 	return ResultMessage{}, true
+}
+
+// wholeIn reports whether s is a whole number in digits (optional '-')
+// within [lo, hi].
+func wholeIn(s string, lo, hi int64) bool {
+	d := strings.TrimPrefix(s, "-")
+	if d == "" || strings.Trim(d, "0123456789") != "" {
+		return false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return err == nil && n >= lo && n <= hi
+}
+
+// decimalFits reports whether s is a number with at most scale digits after
+// the point and precision-scale before it (no limit when precision <= 0).
+func decimalFits(s string, precision, scale int) bool {
+	if !jsonNumber.MatchString(s) {
+		return false
+	}
+	if precision <= 0 {
+		return true
+	}
+	mant, exp, _ := strings.Cut(strings.ToLower(strings.TrimPrefix(s, "-")), "e")
+	e := 0
+	if exp != "" {
+		n, err := strconv.Atoi(exp)
+		if err != nil || n > 1000 || n < -1000 {
+			return false
+		}
+		e = n
+	}
+	r, ok := new(big.Rat).SetString(mant)
+	if !ok {
+		return false
+	}
+	r.Mul(r, new(big.Rat).SetFrac(pow10(max(e, 0)), pow10(max(-e, 0))))
+	scaled := new(big.Rat).Mul(r, new(big.Rat).SetInt(pow10(max(scale, 0))))
+	if !scaled.IsInt() {
+		return false
+	}
+	whole := new(big.Int).Quo(r.Num(), r.Denom())
+	return whole.Sign() == 0 || len(whole.String()) <= precision-max(scale, 0)
+}
+
+// jsonNumber is JSON's number grammar.
+var jsonNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+func pow10(n int) *big.Int { return new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(n)), nil) }
+
+// dateLayouts are the Date formats the simulated tenant reads.
+var dateLayouts = []string{
+	"2006-01-02", time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04",
+	"2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02 15:04",
+	"1/2/2006", "1/2/2006 15:04:05", "1/2/2006 15:04", "1/2/2006 3:04:05 PM", "1/2/2006 3:04 PM",
+}
+
+func isDate(s string) bool {
+	for _, l := range dateLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.Year() >= 1753 && t.Year() <= 9999
+		}
+	}
+	return false
+}
+
+// isEmail reports whether s is one plain address with a dotted domain.
+func isEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name != "" || a.Address != s || len(s) > 254 {
+		return false
+	}
+	d := s[strings.LastIndexByte(s, '@')+1:]
+	return strings.Contains(d, ".") && !strings.HasPrefix(d, ".") && !strings.HasSuffix(d, ".")
+}
+
+// isPhone reports whether s holds 1 to 15 digits with optional spaces,
+// ( ) - . and a leading +.
+func isPhone(s string) bool {
+	digits := 0
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case r == '+' && i == 0, strings.ContainsRune(" ()-.", r):
+		default:
+			return false
+		}
+	}
+	return digits >= 1 && digits <= 15
 }

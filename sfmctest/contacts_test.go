@@ -3,7 +3,9 @@ package sfmctest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -77,7 +79,7 @@ func TestContactWriteOK(t *testing.T) {
 
 func TestContactNumberValuesUseNumber(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t, WithAttributes("Email Demographics", Attribute{Name: "Score", DataType: "Number"}))
+	s := newTestServer(t, WithAttributes("Email Demographics", Attribute{Name: "Score", DataType: "Decimal"}))
 	tok := token(t, s)
 	status, body := do(t, http.MethodPatch, s.URL()+"/contacts/v1/contacts", tok,
 		`{"contactKey":"N","attributeSets":[{"name":"Email Demographics","items":[{"values":[{"name":"Score","value":12345678901234567890}]}]}]}`)
@@ -113,7 +115,12 @@ func TestContactWriteFail(t *testing.T) {
 	extra := WithAttributes("Email Demographics",
 		Attribute{Name: "Score", DataType: "Number"},
 		Attribute{Name: "Opt", DataType: "Boolean"},
-		Attribute{Name: "Code", DataType: "Text", Length: 3})
+		Attribute{Name: "Code", DataType: "Text", Length: 3},
+		Attribute{Name: "Big", DataType: "LongNumber"},
+		Attribute{Name: "Level", DataType: "Byte"},
+		Attribute{Name: "Balance", DataType: "Decimal", Length: 18, Scale: 2},
+		Attribute{Name: "Born", DataType: "Date"},
+		Attribute{Name: "Mobile", DataType: "Phone"})
 	vals := func(set string, nv ...any) string {
 		var parts []string
 		for i := 0; i < len(nv); i += 2 {
@@ -137,7 +144,19 @@ func TestContactWriteFail(t *testing.T) {
 		{"number wrong type", vals("Email Demographics", "Score", true), []string{"InvalidValue"}, nil},
 		{"number not numeric", vals("Email Demographics", "Score", "abc"), []string{"InvalidValue"}, nil},
 		{"boolean wrong", vals("Email Demographics", "Opt", "yes"), []string{"InvalidValue"}, nil},
-		{"boolean number", vals("Email Demographics", "Opt", 1), []string{"InvalidValue"}, nil},
+		{"boolean number", vals("Email Demographics", "Opt", 2), []string{"InvalidValue"}, nil},
+		{"number with a fraction", vals("Email Demographics", "Score", json.Number("12.5")), []string{"InvalidValue"}, nil},
+		{"number out of range", vals("Email Demographics", "Score", json.Number("2147483648")), []string{"InvalidValue"}, nil},
+		{"long number out of range", vals("Email Demographics", "Big", json.Number("9223372036854775808")), []string{"InvalidValue"}, nil},
+		{"byte out of range", vals("Email Demographics", "Level", 256), []string{"InvalidValue"}, nil},
+		{"decimal scale", vals("Email Demographics", "Balance", json.Number("1.234")), []string{"InvalidValue"}, nil},
+		{"decimal precision", vals("Email Demographics", "Balance", json.Number("1e17")), []string{"InvalidValue"}, nil},
+		{"date malformed", vals("Email Demographics", "Born", "31.05.2024"), []string{"InvalidValue"}, nil},
+		{"date a number", vals("Email Demographics", "Born", 20240531), []string{"InvalidValue"}, nil},
+		{"email malformed", vals("Email Addresses", "Email Address", "ann at example.com"), []string{"InvalidValue"}, nil},
+		{"email without dotted domain", vals("Email Addresses", "Email Address", "ann@localhost"), []string{"InvalidValue"}, nil},
+		{"phone letters", vals("Email Demographics", "Mobile", "call me"), []string{"InvalidValue"}, nil},
+		{"number into Text too long", vals("Email Demographics", "Code", json.Number("1e308")), []string{"ValueTooLong"}, nil},
 		{"text object", vals("Email Demographics", "First Name", map[string]any{"a": 1}), []string{"InvalidValue"}, nil},
 		{"several problems, valid one not stored",
 			vals("Email Demographics", "First Name", "ok", "Middle", "x", "Code", "abcdef", "Opt", "maybe"),
@@ -176,11 +195,19 @@ func TestContactWriteFail(t *testing.T) {
 func TestContactLenientValues(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, WithAttributes("Email Demographics",
-		Attribute{Name: "Score", DataType: "Number"}, Attribute{Name: "Opt", DataType: "Boolean"}))
+		Attribute{Name: "Score", DataType: "Number"}, Attribute{Name: "Opt", DataType: "Boolean"},
+		Attribute{Name: "Big", DataType: "LongNumber"}, Attribute{Name: "Level", DataType: "Byte"},
+		Attribute{Name: "Balance", DataType: "Decimal", Length: 18, Scale: 2},
+		Attribute{Name: "Born", DataType: "Date"}, Attribute{Name: "Mobile", DataType: "Phone"},
+		Attribute{Name: "Notes", DataType: "Text", Length: -1}))
 	tok := token(t, s)
 	for i, v := range []map[string]any{
-		{"Score": "12.5", "Opt": "TRUE"},
+		{"Score": "12", "Opt": "TRUE"},
 		{"Score": 3, "Opt": false},
+		{"Score": -2147483648, "Opt": 1, "Big": json.Number("9223372036854775807"), "Level": 255},
+		{"Balance": json.Number("9999999999999999.99"), "Born": "2024-05-31", "Mobile": "+1 (317) 531-5555"},
+		{"Balance": "12.50", "Born": "5/31/2024 1:45 PM", "Mobile": json.Number("3175315555")},
+		{"Born": "2024-05-31T13:45:00.1234567-06:00", "Notes": strings.Repeat("n", 5000)},
 		{"First Name": nil, "Last Name": 42},
 	} {
 		status, body := do(t, http.MethodPatch, s.URL()+"/contacts/v1/contacts", tok,
@@ -310,4 +337,35 @@ func TestConcurrentWrites(t *testing.T) {
 	assert.Equal(t, int64(workers*perWorker), st.RESTRequests)
 	assert.Equal(t, int64(workers*perWorker+1), st.ByStatus[200])
 	assert.Greater(t, st.MaxConcurrency, int64(1))
+}
+
+func TestUnknownAttributeBadRequest(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, WithUnknownAttributeBadRequest())
+	tok := token(t, s)
+	url := s.URL() + "/contacts/v1/contacts"
+	status, body := do(t, http.MethodPatch, url, tok, contactBody("K", map[string]map[string]any{
+		"Loyalty": {"Tier": "gold"}}))
+	require.Equal(t, http.StatusBadRequest, status)
+	var raw map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(body, &raw))
+	assert.Equal(t, []string{"resultMessages"}, slices.Collect(maps.Keys(raw)), "the body holds only resultMessages: %s", body)
+	var msgs []map[string]string
+	require.NoError(t, json.Unmarshal(raw["resultMessages"], &msgs))
+	require.Len(t, msgs, 1)
+	assert.Equal(t, map[string]string{"resultType": "Error", "resultClass": "Validation", "resultCode": "CustomObjectNotFound",
+		"message": "Attribute set 'Loyalty' does not exist."}, msgs[0])
+
+	status, body = do(t, http.MethodPatch, url, tok, contactBody("K", map[string]map[string]any{
+		"Email Demographics": {"Shoe Size": 42}}))
+	require.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, string(body), `"resultCode":"ValueDefinitionNotFound"`)
+	assert.Contains(t, string(body), `"message":"Attribute 'Shoe Size' does not exist in attribute set 'Email Demographics'."`)
+	assert.Empty(t, s.Contacts())
+
+	// Other refusals keep the 200 FAIL answer.
+	status, body = do(t, http.MethodPatch, url, tok, contactBody("K", map[string]map[string]any{
+		"Email Addresses": {"HTML Enabled": "maybe"}}))
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "FAIL", decode(t, body)["operationStatus"])
 }

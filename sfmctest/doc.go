@@ -35,12 +35,34 @@
 //
 // Contact writes are validated against the attribute-set definitions. An
 // unknown set or attribute, a text value longer than the attribute's
-// Length, or a value of the wrong type for a Number or Boolean attribute
-// gives HTTP 200 with operationStatus "FAIL", hasErrors true, rowsAffected 0
-// and one ResultMessage per problem; nothing is stored. Two sets are
-// seeded: "Email Addresses" (Email Address EmailAddress(254), HTML Enabled
-// Boolean) and "Email Demographics" (First Name Text(100), Last Name
-// Text(100)).
+// Length, or a value of the wrong type gives HTTP 200 with operationStatus
+// "FAIL", hasErrors true, rowsAffected 0 and one ResultMessage per problem
+// (with WithUnknownAttributeBadRequest an unknown set or attribute gives
+// HTTP 400 instead); nothing is stored. The tenant refuses, by data type:
+// for Number, LongNumber and Byte anything but a whole number in digits
+// (JSON number or string) within -2147483648..2147483647, the int64 range
+// and 0..255; for Decimal anything but a number with at most Scale digits
+// after the point and Length-Scale before it; for Boolean anything but
+// true/false (bool, or string in any case) and 1/0; for Date anything but
+// a string in ISO 8601 (2024-05-31, 2024-05-31T13:45:00Z, ...) or US
+// (5/31/2024, 5/31/2024 1:45 PM) form within years 1753..9999; for
+// EmailAddress anything but one plain address local@domain with a dotted
+// domain; for Phone anything but 1 to 15 digits with optional spaces,
+// ( ) - . and a leading +. Text, EmailAddress and Phone values (and
+// numbers and booleans sent to Text) must fit a positive Length in
+// characters; Length -1 is unlimited.
+//
+// Two sets are seeded as real tenants define them (attribute flags as
+// recorded there): "Email Addresses", read-only at set level, with List ID
+// and Member ID (Number; primary key, hidden, read-only, system-defined),
+// Email Address (EmailAddress, no length; primary key, system-defined, not
+// updateable) and HTML Enabled (Boolean, system-defined); and "Email
+// Demographics" with Contacts ID (LongNumber; primary key, system-defined),
+// First Name Text(100) and Last Name Text(100). Definitions report
+// isPrimaryKey, isSystemDefined, isHidden, isReadOnly, isUpdateable,
+// isNullable, length (-1 for unlimited, omitted when none) and scale for
+// attributes, and isReadOnly, isSystemDefined, isHidden, canAddValues and
+// canChangeValues for sets.
 //
 // # Request processing order
 //
@@ -62,6 +84,14 @@
 //   - WithPageSizeCap(n): largest $pageSize honoured (default 2000).
 //   - WithAttributes(set, attrs...): adds attributes, creating the set.
 //   - WithLeadingSets(n): n filler sets listed before the seeded ones.
+//   - WithListWithoutAttributes(): the definition list omits each set's
+//     attributes array (GET by id keeps them), as one real integration
+//     reported of its tenant.
+//   - WithUnknownAttributeBadRequest(): a contact write naming an unknown
+//     set or attribute is answered HTTP 400 with a body holding only
+//     resultMessages ({resultType, resultClass, resultCode, message};
+//     resultCode CustomObjectNotFound for a set, ValueDefinitionNotFound
+//     for an attribute), the shape real tenants answer some refusals with.
 //   - WithLatency(d): delay before each REST request is processed.
 //   - WithRateLimit(perSecond, burst): tenant token bucket; past it 429 with
 //     errorcode 50100 and Retry-After (the time until the bucket has a token:
@@ -108,22 +138,32 @@
 //     with 400 unsupported_grant_type; the IP-allowlist rejection with 400
 //     invalid_grant (SFMC does not document these statuses). The IP check
 //     runs after the credentials are accepted.
-//   - The resultMessages entries of a failed contact write use the
-//     simulator's own shape (ResultMessage); SFMC does not document it.
+//   - The resultMessages entries of a failed contact write (HTTP 200 FAIL)
+//     use the simulator's own shape (ResultMessage) and result codes
+//     (AttributeSetNotFound, AttributeNotFound, ValueTooLong, ...); SFMC
+//     does not document them and their real values are unknown. The HTTP
+//     400 answer of WithUnknownAttributeBadRequest has the recorded shape;
+//     of its codes only CustomObjectNotFound was seen on a real tenant.
+//     Which refusals real SFMC answers with 200 FAIL and which with 400 is
+//     not known.
 //   - Contact writes do not enforce SFMC's rules about required sets
-//     (Email Addresses, HTML Enabled, ...); an empty attributeSets is
+//     (Email Addresses, HTML Enabled with Email Address, ...) or the limit
+//     of 200 attributes in Email Demographics; an empty attributeSets is
 //     accepted. Attribute-set and attribute names match exactly
-//     (case-sensitive). IsReadOnly and IsHidden are reported but not
-//     enforced. Number attributes accept JSON numbers and numeric strings;
-//     Boolean attributes accept true/false and "true"/"false" (any case);
-//     Date attributes accept any string; text attributes accept strings,
-//     numbers and booleans and check Length in characters. JSON null is
+//     (case-sensitive). The attribute and set flags (isPrimaryKey,
+//     isReadOnly, isHidden, ...) are reported but not enforced: a write to
+//     Contacts ID or List ID is stored like any other. The data-type rules
+//     above are the simulator's model; real tenants may accept more
+//     spellings (of booleans, dates, phone numbers) or fewer. JSON null is
 //     accepted and stored as nil. A contactID without contactKey updates
-//     the contact with that id (ContactNotFound when there is none).
+//     the contact with that id (ContactNotFound when there is none), and
+//     Contacts ID is not filled in with it.
 //   - $page and $pageSize (names matched case-insensitively) must be whole
 //     numbers of at least 1, otherwise 400 errorcode 10005; a page past the
 //     end answers 200 with no items. Definitions carry the documented keys
-//     but no relationships, data-retention or application properties.
+//     but no relationships, data-retention or application properties; real
+//     Email Demographics sets hold more system attributes than Contacts
+//     ID, with Text lengths from 50 to 256.
 //   - Email search matches the stored "Email Addresses"."Email Address"
 //     case-insensitively, oldest contact first.
 //   - Deletes are applied at once; the operation is "Completed"

@@ -45,6 +45,8 @@ type serverConfig struct {
 	pageSizeCap            int
 	attrs                  []attrSpec
 	leadingSets            int
+	listWithoutAttrs       bool // WithListWithoutAttributes
+	unknownAttr400         bool // WithUnknownAttributeBadRequest
 	latency                time.Duration
 	ratePerSecond          float64
 	rateBurst              int
@@ -134,6 +136,25 @@ func WithLeadingSets(n int) ServerOption {
 			c.leadingSets = n
 		}
 	}
+}
+
+// WithListWithoutAttributes makes the attribute-set definition list omit
+// each set's attributes array, as one real integration reported of its
+// tenant; GET /contacts/v1/attributeSetDefinitions/{id} still carries the
+// attributes.
+func WithListWithoutAttributes() ServerOption {
+	return func(c *serverConfig) { c.listWithoutAttrs = true }
+}
+
+// WithUnknownAttributeBadRequest makes a contact write that names an
+// unknown attribute set or attribute answer HTTP 400 with a body that holds
+// only resultMessages (items {resultType, resultClass, resultCode,
+// message}), as real tenants answer some refused requests, instead of HTTP
+// 200 with operationStatus "FAIL". The resultCode of an unknown set is
+// CustomObjectNotFound (a code seen in a recorded answer); that of an
+// unknown attribute, ValueDefinitionNotFound, is the simulator's guess.
+func WithUnknownAttributeBadRequest() ServerOption {
+	return func(c *serverConfig) { c.unknownAttr400 = true }
 }
 
 // WithLatency delays every REST request by d before it is processed.

@@ -72,7 +72,7 @@ func (s *Server) handleListDefinitions(w http.ResponseWriter, r *http.Request) {
 	resp.Count = len(s.cat.sets)
 	if start := (page - 1) * size; page-1 < resp.Count && start < resp.Count { // page-1 check avoids overflow
 		for _, set := range s.cat.sets[start:min(start+size, resp.Count)] {
-			resp.Items = append(resp.Items, set.wire())
+			resp.Items = append(resp.Items, set.wire(!s.cfg.listWithoutAttrs))
 		}
 	}
 	s.defMu.RUnlock()
@@ -97,7 +97,7 @@ func (s *Server) handleGetDefinition(w http.ResponseWriter, r *http.Request) {
 	set := s.cat.byID[strings.ToLower(id)]
 	var item wireSet
 	if set != nil {
-		item = set.wire()
+		item = set.wire(true)
 	}
 	s.defMu.RUnlock()
 	if set == nil {

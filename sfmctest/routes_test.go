@@ -91,35 +91,58 @@ func TestDefinitionShape(t *testing.T) {
 	assert.Equal(t, "EmailAddresses", ea["key"])
 	assert.Equal(t, "Email Addresses", ea["fullyQualifiedName"])
 	assert.Equal(t, true, ea["isSystemDefined"])
-	assert.Equal(t, false, ea["isReadOnly"])
+	assert.Equal(t, true, ea["isReadOnly"], "Email Addresses is read-only at set level, as on real tenants")
+	for _, k := range []string{"isHidden", "canAddValues", "canChangeValues"} {
+		assert.Contains(t, ea, k)
+	}
 	assert.Regexp(t, `^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`, ea["id"])
 	attrs := ea["attributes"].([]any)
-	require.Len(t, attrs, 2)
-	email := attrs[0].(map[string]any)
+	require.Len(t, attrs, 4)
+	flags := func(a map[string]any) map[string]any {
+		out := map[string]any{}
+		for _, k := range []string{"dataType", "isPrimaryKey", "isSystemDefined", "isHidden", "isReadOnly", "isUpdateable", "isNullable"} {
+			out[k] = a[k]
+		}
+		return out
+	}
+	for _, name := range []string{"List ID", "Member ID"} {
+		a := attrs[map[string]int{"List ID": 0, "Member ID": 1}[name]].(map[string]any)
+		assert.Equal(t, map[string]any{"value": name}, a["name"])
+		assert.Equal(t, map[string]any{"dataType": "Number", "isPrimaryKey": true, "isSystemDefined": true, "isHidden": true,
+			"isReadOnly": true, "isUpdateable": false, "isNullable": false}, flags(a), name)
+	}
+	email := attrs[2].(map[string]any)
 	assert.Equal(t, map[string]any{"value": "Email Address"}, email["name"])
 	assert.Equal(t, "EmailAddress", email["key"])
-	assert.Equal(t, "EmailAddress", email["dataType"])
-	assert.Equal(t, float64(254), email["length"])
+	assert.Equal(t, map[string]any{"dataType": "EmailAddress", "isPrimaryKey": true, "isSystemDefined": true, "isHidden": false,
+		"isReadOnly": false, "isUpdateable": false, "isNullable": false}, flags(email))
+	assert.NotContains(t, email, "length", "Email Address has no length")
 	assert.Equal(t, "Email Addresses.Email Address", email["fullyQualifiedName"])
 	assert.Equal(t, ea["id"], email["parentId"])
-	assert.Equal(t, float64(1), email["displayOrder"])
-	for _, k := range []string{"isHidden", "isReadOnly", "isUpdateable", "isNullable", "isPrimaryKey"} {
-		assert.Contains(t, email, k)
-	}
-	html := attrs[1].(map[string]any)
-	assert.Equal(t, "Boolean", html["dataType"])
+	assert.Equal(t, float64(3), email["displayOrder"])
+	html := attrs[3].(map[string]any)
+	assert.Equal(t, map[string]any{"dataType": "Boolean", "isPrimaryKey": false, "isSystemDefined": true, "isHidden": false,
+		"isReadOnly": false, "isUpdateable": true, "isNullable": true}, flags(html))
 	assert.NotContains(t, html, "length", "length omitted when 0")
 
 	demo := items[1].(map[string]any)
+	assert.Equal(t, false, demo["isReadOnly"])
+	assert.Equal(t, true, demo["canAddValues"])
 	dattrs := demo["attributes"].([]any)
-	require.Len(t, dattrs, 3)
-	seg := dattrs[2].(map[string]any)
+	require.Len(t, dattrs, 4)
+	cid := dattrs[0].(map[string]any)
+	assert.Equal(t, map[string]any{"value": "Contacts ID"}, cid["name"])
+	assert.Equal(t, map[string]any{"dataType": "LongNumber", "isPrimaryKey": true, "isSystemDefined": true, "isHidden": false,
+		"isReadOnly": false, "isUpdateable": false, "isNullable": false}, flags(cid))
+	first := dattrs[1].(map[string]any)
+	assert.Equal(t, false, first["isSystemDefined"])
+	seg := dattrs[3].(map[string]any)
 	assert.Equal(t, "Email Demographics.Segment One", seg["fullyQualifiedName"])
 	assert.Equal(t, float64(20), seg["length"])
 	assert.Equal(t, true, seg["isHidden"])
 	assert.Equal(t, true, seg["isReadOnly"])
 	assert.Equal(t, false, seg["isUpdateable"])
-	assert.Equal(t, float64(3), seg["displayOrder"])
+	assert.Equal(t, float64(4), seg["displayOrder"])
 
 	// By id.
 	status, body = do(t, http.MethodGet, s.URL()+"/contacts/v1/attributeSetDefinitions/"+demo["id"].(string), tok, nil)
@@ -236,4 +259,45 @@ func TestDelete(t *testing.T) {
 		require.Equal(t, bad.status, status, "%s %s", bad.path, body)
 		assert.Equal(t, bad.code, decode(t, body)["errorcode"], bad.path)
 	}
+}
+
+func TestDefinitionLengthsAndScale(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, WithAttributes("Email Demographics",
+		Attribute{Name: "Notes", DataType: "Text", Length: -1},
+		Attribute{Name: "Odd", DataType: "Text", Length: -7},
+		Attribute{Name: "Balance", DataType: "Decimal", Length: 18, Scale: 2}))
+	tok := token(t, s)
+	status, body := do(t, http.MethodGet, s.URL()+"/contacts/v1/attributeSetDefinitions", tok, nil)
+	require.Equal(t, 200, status)
+	byName := map[string]map[string]any{}
+	for _, it := range decode(t, body)["items"].([]any) {
+		for _, a := range it.(map[string]any)["attributes"].([]any) {
+			m := a.(map[string]any)
+			byName[m["fullyQualifiedName"].(string)] = m
+		}
+	}
+	assert.Equal(t, float64(-1), byName["Email Demographics.Notes"]["length"], "-1 (unlimited) is reported as real tenants do")
+	assert.Equal(t, float64(-1), byName["Email Demographics.Odd"]["length"])
+	assert.Equal(t, float64(18), byName["Email Demographics.Balance"]["length"])
+	assert.Equal(t, float64(2), byName["Email Demographics.Balance"]["scale"])
+	assert.NotContains(t, byName["Email Demographics.Notes"], "scale")
+}
+
+func TestListWithoutAttributes(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, WithListWithoutAttributes())
+	tok := token(t, s)
+	status, body := do(t, http.MethodGet, s.URL()+"/contacts/v1/attributeSetDefinitions", tok, nil)
+	require.Equal(t, 200, status)
+	items := decode(t, body)["items"].([]any)
+	require.Len(t, items, 2)
+	for _, it := range items {
+		assert.NotContains(t, it.(map[string]any), "attributes")
+	}
+	status, body = do(t, http.MethodGet, s.URL()+"/contacts/v1/attributeSetDefinitions/"+items[1].(map[string]any)["id"].(string), tok, nil)
+	require.Equal(t, 200, status)
+	item := decode(t, body)["item"].(map[string]any)
+	assert.Equal(t, "Email Demographics", item["fullyQualifiedName"])
+	assert.Len(t, item["attributes"].([]any), 3, "get by id still has the attributes")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -112,7 +113,8 @@ func TestAttributes(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	assert.Regexp(t, `^SET\s+ATTRIBUTE\s+TYPE\s+LENGTH$`, lines[0])
 	assert.Regexp(t, `(?m)^Email Demographics\s+salesforce_mc_segment_2\s+Text\s+20$`, r.stdout)
-	assert.Regexp(t, `(?m)^Email Addresses\s+Email Address\s+EmailAddress\s+254$`, r.stdout)
+	assert.Regexp(t, `(?m)^Email Addresses\s+Email Address\s+EmailAddress\s+-$`, r.stdout)
+	assert.Regexp(t, `(?m)^Email Demographics\s+Contacts ID\s+LongNumber\s+-$`, r.stdout)
 	// Aligned: the ATTRIBUTE column starts at the same offset on every line.
 	col := strings.Index(lines[0], "ATTRIBUTE")
 	for _, l := range lines[1:] {
@@ -310,4 +312,56 @@ func TestDemoProfilesCoverCases(t *testing.T) {
 	assert.Positive(t, none)
 	assert.Positive(t, shared)
 	assert.Len(t, statusSeen, 3)
+}
+
+func TestValidateRefusesSystemTargets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := newSim(t)
+	m := validMapping()
+	m.Attributes = append(m.Attributes,
+		sfmc.AttributeMapping{Source: "crm.id", Target: "Email Demographics.Contacts ID"},
+		sfmc.AttributeMapping{Source: "crm.list", Target: "Email Addresses.List ID"})
+	r := runCLI(ctx, simEnv(srv), "", "validate", "--mapping", writeMapping(t, m))
+	assert.Equal(t, exitFailed, r.code)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 2, r.stdout)
+	assert.Contains(t, lines[0], "Email Demographics.Contacts ID is the set's system primary key")
+	assert.Contains(t, lines[1], "Email Addresses.List ID is the set's system primary key")
+	assert.Empty(t, r.stderr, "the demo mapping sets HTML Enabled: no warning")
+}
+
+func TestValidateWarnings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var many []sfmctest.Attribute
+	for i := range 187 { // with Contacts ID, First Name, Last Name: 190
+		many = append(many, sfmctest.Attribute{Name: fmt.Sprintf("attr_%03d", i), DataType: "Text", Length: 50})
+	}
+	srv := sfmctest.NewServer(sfmctest.WithAttributes(sfmc.SetEmailDemographics, many...))
+	t.Cleanup(srv.Close)
+	m := validMapping()
+	m.Segments = nil
+	m.Constants = nil
+	r := runCLI(ctx, simEnv(srv), "", "validate", "--mapping", writeMapping(t, m))
+	require.Equal(t, exitOK, r.code, "warnings do not fail: %s", r.stdout+r.stderr)
+	assert.Equal(t, "mapping is valid\n", r.stdout)
+	assert.Contains(t, r.stderr, `warning: "Email Addresses.Email Address" is mapped without "Email Addresses.HTML Enabled"`)
+	assert.Contains(t, r.stderr, `"constants": {"Email Addresses.HTML Enabled": true}`)
+	assert.Contains(t, r.stderr, `warning: attribute set "Email Demographics" holds 190 attributes; SFMC allows at most 200`)
+}
+
+func TestValidateConstants(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := newSim(t)
+	path := writeFile(t, "m.json", `{"identity":"k",
+	  "attributes":[{"source":"email","target":"Email Addresses.Email Address"}],
+	  "constants":{"Email Addresses.HTML Enabled":"maybe","Email Demographics.Contacts ID":1,"Email Demographics.First Name":"x"}}`)
+	r := runCLI(ctx, simEnv(srv), "", "validate", "--mapping", path)
+	assert.Equal(t, exitFailed, r.code)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 2, r.stdout)
+	assert.Contains(t, r.stdout, `"Email Demographics.Contacts ID" cannot be mapped: Email Demographics.Contacts ID is the set's system primary key`)
+	assert.Contains(t, r.stdout, `constants: "Email Addresses.HTML Enabled": value does not fit the target attribute's data type: string "maybe" is not a boolean`)
 }

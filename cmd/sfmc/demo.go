@@ -56,7 +56,9 @@ func demoMapping() *sfmc.Mapping {
 			{Source: "person.name.lastName", Target: sfmc.SetEmailDemographics + ".Last Name"},
 			{Source: "personalEmail.address", Target: sfmc.SetEmailAddresses + "." + sfmc.AttrEmailAddress},
 		},
-		Segments: append([]sfmc.SegmentSpec(nil), demoSegments...),
+		// SFMC requires HTML Enabled with the email address.
+		Constants: map[string]any{sfmc.SetEmailAddresses + "." + sfmc.AttrHTMLEnabled: true},
+		Segments:  append([]sfmc.SegmentSpec(nil), demoSegments...),
 	}
 }
 
@@ -204,6 +206,9 @@ func verifyDemo(srv *sfmctest.Server, seed uint64, n int) (int, []string) {
 					diffs = append(diffs, fmt.Sprintf("%s.%s = %v (present %v), want %q", set, name, got, has, v))
 				}
 			}
+		}
+		if got := c.Sets[sfmc.SetEmailAddresses][sfmc.AttrHTMLEnabled]; got != true { // the mapping's constant
+			diffs = append(diffs, fmt.Sprintf("%s.%s = %v, want true", sfmc.SetEmailAddresses, sfmc.AttrHTMLEnabled, got))
 		}
 		for id := range mappingIDs { // no status where none was sent
 			if _, want := want[sfmc.SetEmailDemographics][id]; !want {

@@ -12,17 +12,24 @@ import (
 const validateUsage = `Usage: sfmc validate --mapping FILE [--all]
 
 Checks a mapping file against the tenant's attributes before anything is
-sent: every target and segment Mapping ID exists in Email Demographics
-(exact, case-sensitive name), is a Text attribute long enough for the
-segment statuses, and the email address is mapped. It prints every problem,
-one per line, and exits 1; or "mapping is valid" and exits 0. A missing,
-unreadable or malformed mapping file exits 2. Like the destination it reads
-the first page of attribute sets; --all reads every page.
+sent: every target exists (exact, case-sensitive name) in Email
+Demographics, or is Email Addresses.Email Address or HTML Enabled, and is
+one a contact write may set — primary keys (such as Email
+Demographics.Contacts ID), hidden and read-only attributes are refused with
+the reason; every constant fits its target's type; every segment Mapping ID
+is a Text attribute long enough for the segment statuses; and the email
+address is mapped. It prints every problem, one per line, and exits 1; or
+"mapping is valid" and exits 0. Warnings (Email Address mapped without
+HTML Enabled, Email Demographics near SFMC's limit of 200 attributes) go to
+stderr and do not change the exit code. A missing, unreadable or malformed
+mapping file exits 2. Like the destination it reads the first page of
+attribute sets; --all reads every page.
 
 Mapping file:
   {"identity": "identityMap.contactKey",
    "attributes": [{"source": "person.name.firstName", "target": "Email Demographics.First Name"},
                   {"source": "personalEmail.address", "target": "Email Addresses.Email Address"}],
+   "constants": {"Email Addresses.HTML Enabled": true},
    "segments": [{"id": "seg-1", "mappingId": "salesforce_mc_segment_1"}]}
 
 Example:
@@ -51,6 +58,9 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	cat, err := readCatalog(ctx, c, *all)
 	if err != nil {
 		return fail(e, "validate", err)
+	}
+	for _, w := range m.Warnings(cat) {
+		fmt.Fprintln(e.stderr, "sfmc validate: warning:", w)
 	}
 	if err := m.Validate(cat); err != nil {
 		printProblems(e, err)

@@ -85,6 +85,7 @@ func run(ctx context.Context) error {
 	for _, p := range people {
 		res, err := client.Contacts.Upsert(ctx, sfmc.Contact{Key: p.key, Attributes: []sfmc.AttributeValue{
 			{Set: sfmc.SetEmailAddresses, Name: sfmc.AttrEmailAddress, Value: p.email},
+			{Set: sfmc.SetEmailAddresses, Name: sfmc.AttrHTMLEnabled, Value: true}, // required with the email address
 			{Set: sfmc.SetEmailDemographics, Name: "First Name", Value: p.first},
 			{Set: sfmc.SetEmailDemographics, Name: "Last Name", Value: p.last},
 		}})

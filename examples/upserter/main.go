@@ -73,6 +73,7 @@ func run(ctx context.Context) error {
 		for i := 1; i <= contacts; i++ {
 			c := sfmc.Contact{Key: fmt.Sprintf("UPSERTER-EXAMPLE-%d", i), Attributes: []sfmc.AttributeValue{
 				{Set: sfmc.SetEmailAddresses, Name: sfmc.AttrEmailAddress, Value: fmt.Sprintf("upserter.example.%d@example.com", i)},
+				{Set: sfmc.SetEmailAddresses, Name: sfmc.AttrHTMLEnabled, Value: true}, // required with the email address
 				{Set: sfmc.SetEmailDemographics, Name: "First Name", Value: fmt.Sprintf("Example %d", i)},
 			}}
 			select {

@@ -13,17 +13,21 @@ import (
 // Exit codes of the command.
 const (
 	exitOK     = 0 // all good
-	exitFailed = 1 // some records failed, validation found problems, interrupted
-	exitUsage  = 2 // usage, configuration or authentication error
+	exitFailed = 1 // some records failed or were not sent, validation found problems, interrupted
+	exitUsage  = 2 // usage, configuration or authentication error (found before anything was sent)
 )
 
-// env is what a command may use of the process: the environment and the
-// standard streams. Tests fill it with fakes.
+// env is what a command may use of the process: the environment, the
+// standard streams, and the second stop signal. Tests fill it with fakes.
 type env struct {
 	getenv func(string) string
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// hard is done when the command must stop at once (a second Ctrl-C,
+	// or SIGTERM); its cause says which. The command's ctx is done at the
+	// first interrupt. nil: never.
+	hard context.Context
 }
 
 // command is one sub-command of sfmc.
@@ -48,7 +52,30 @@ func commands() []command {
 // run is the whole program: it parses args, runs the command and returns
 // the exit code. getenv reads the environment (os.Getenv in main).
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	return runEnv(ctx, &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}, args)
+}
+
+// runEnv is run with a whole env. A command interrupted (ctx done) exits 1
+// at least, whatever error the interrupt caused: 2 says that something
+// must be fixed, an interrupt does not.
+func runEnv(ctx context.Context, e *env, args []string) int {
+	if e.hard == nil {
+		e.hard = context.Background()
+	}
+	// A stop at once is an interrupt too.
+	ctx, interrupt := context.WithCancelCause(ctx)
+	defer interrupt(nil)
+	stop := context.AfterFunc(e.hard, func() { interrupt(context.Cause(e.hard)) })
+	defer stop()
+	code := dispatch(ctx, e, args)
+	if code == exitUsage && ctx.Err() != nil {
+		code = exitFailed
+	}
+	return code
+}
+
+func dispatch(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	if len(args) == 0 {
 		printUsage(stderr)
 		return exitUsage
@@ -105,8 +132,12 @@ Credentials come from the environment: SFMC_SUBDOMAIN, SFMC_CLIENT_ID,
 SFMC_CLIENT_SECRET (required), SFMC_ACCOUNT_ID, SFMC_SCOPE (optional),
 SFMC_AUTH_URL, SFMC_REST_URL (endpoint overrides).
 
-Exit codes: 0 all good; 1 some records failed or validation found problems;
-2 usage, configuration or authentication error.
+Exit codes: 0 all good; 1 some records failed or were not sent, validation
+found problems, or the command was interrupted; 2 usage, configuration or
+authentication error (push: found before anything was sent).
+
+Ctrl-C stops a command; push then lets the contacts already accepted finish
+(--drain-timeout), and a second Ctrl-C, or SIGTERM, stops it at once.
 
 Try it without a tenant:
   sfmc demo

@@ -191,6 +191,9 @@ func fieldAt(line []byte, off int) (field string, isName, ok bool) {
 		top := len(stack) - 1
 		naming := top >= 0 && stack[top].object && stack[top].wantKey
 		if _, isString := tok.(string); isString && int64(off) >= start && int64(off) < end {
+			if top < 0 {
+				return "", false, false // not in an object: the decoder says so
+			}
 			var b strings.Builder
 			for i, f := range stack {
 				switch {

@@ -107,12 +107,13 @@ type failureWriter struct {
 	err       error         // first error writing the file
 }
 
-// openFailures creates or truncates the failures file at path.
+// openFailures creates or truncates the failures file at path. A new file
+// is readable by its owner only (mode 0600): it holds the profiles' data.
 func openFailures(path string) (*failureWriter, error) {
 	if path == "" {
 		return nil, errors.New("--failures: a file name is required")
 	}
-	f, err := os.Create(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("failures file: %w", err)
 	}

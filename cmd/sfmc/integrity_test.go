@@ -96,6 +96,9 @@ func TestPushInvalidTextBOMAndKeys(t *testing.T) {
 	assert.Nil(t, s.StopReason)
 	assert.Nil(t, s.ResumeLine, "the whole input is accounted for")
 	assert.EqualValues(t, 8, s.FailuresWritten)
+	fi, err := os.Stat(failures)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "it holds the profiles' data")
 
 	var keys []string
 	for _, c := range srv.Contacts() {

@@ -43,10 +43,12 @@ record per failed or not-sent record:
   {"line":N,"contactKey":K|null,"error":"...","status":"failed"|"notSent",
    "mayHaveApplied":true (failed without an answer: SFMC may have stored it),
    "input":"the original line"}  (or "inputBase64" when it is not UTF-8)
-so it holds the profiles' data: keep it as safe as the input. Replay it with
+so it holds the profiles' data: keep it as safe as the input (a new file
+gets mode 0600). Replay it with
   sfmc push --mapping FILE --input FAILURES --failures OTHER-FILE
-push reads each failure record as the line it holds. --failures must not
-name the input (or the mapping) file.
+push reads each failure record as the line it holds (the new records' line
+numbers are lines of FAILURES). --failures must not name the input (or the
+mapping) file.
 
 At the end a summary: on stderr for a person, or with --json only this JSON
 on stdout: {"read","upserted","failed","segments":{ID:{"realized","existing",

@@ -708,6 +708,8 @@ func TestPushHelpDocumentsAccounting(t *testing.T) {
 	t.Parallel()
 	r := runCLI(context.Background(), func(string) string { return "" }, "", "push", "--help")
 	require.Equal(t, exitOK, r.code)
+	assert.Empty(t, r.stderr, "the usage is printed once, on stdout")
+	assert.Equal(t, 1, strings.Count(r.stdout, "Usage: sfmc push"))
 	for _, p := range []string{"--drain-timeout", "exactly one of upserted, failed and", "not sent", "Exit codes: 0",
 		"SIGTERM", "inputBase64", "resumeLine", "holds the profiles' data"} {
 		assert.Contains(t, r.stdout, p)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -148,19 +149,25 @@ Try it without a tenant:
 // (done, code): done is true when the command must return code at once
 // (--help, a bad flag, or unexpected positional arguments).
 func parseFlags(fs *flag.FlagSet, e *env, usage string, args []string) (bool, int) {
-	fs.SetOutput(e.stderr)
+	// The flag package prints the usage itself, for --help too: keep what
+	// it prints, so that --help prints the usage once, on stdout.
+	var parseOut bytes.Buffer
+	fs.SetOutput(&parseOut)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fmt.Fprintln(fs.Output(), "\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	fs.SetOutput(e.stderr)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.stdout)
 			fs.Usage()
 			return true, exitOK
 		}
-		return true, exitUsage // the flag package printed the error and usage
+		_, _ = e.stderr.Write(parseOut.Bytes()) // the error and the usage
+		return true, exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "sfmc %s: unexpected argument %q (every input is a flag)\n", fs.Name(), fs.Arg(0))

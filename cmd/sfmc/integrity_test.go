@@ -720,3 +720,36 @@ func TestPushHelpDocumentsAccounting(t *testing.T) {
 		assert.Contains(t, string(readme), p, "README")
 	}
 }
+
+// A contact the Upserter never reported is failed "may have applied" once
+// Close returned, with its line; a late outcome is then not counted again.
+func TestPushFailsUnreportedOutcomes(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "f.ndjson")
+	fw, err := openFailures(path)
+	require.NoError(t, err)
+	closeCtx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	p := &pusher{fails: fw, closeCtx: closeCtx, pending: map[int64]*recTag{}}
+	tags := []*recTag{{line: 7, raw: `{"a":1}`}, {line: 3, raw: `{"b":2}`}, {line: 5, raw: `{"c":3}`}}
+	for _, tag := range tags {
+		p.pending[tag.line] = tag
+	}
+	p.onResult(sfmc.Outcome{Key: "K5", Tag: tags[2], Attempts: 1})
+	assert.Equal(t, 2, p.failUnreported())
+	p.onResult(sfmc.Outcome{Key: "K7", Tag: tags[0], Attempts: 1}) // late
+	require.NoError(t, fw.Close())
+	assert.EqualValues(t, 1, p.upserted.Load())
+	assert.EqualValues(t, 2, p.failed.Load())
+	recs := readFailures(t, path)
+	require.Len(t, recs, 2)
+	for i, want := range []struct {
+		line  int64
+		input string
+	}{{3, `{"b":2}`}, {7, `{"a":1}`}} {
+		assert.Equal(t, want.line, recs[i].Line)
+		assert.True(t, recs[i].MayHaveApplied)
+		assert.Equal(t, statusFailed, recs[i].Status)
+		assert.Equal(t, want.input, string(inputOf(t, recs[i])))
+	}
+}

@@ -396,24 +396,7 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 	close(ended)
 	<-watched
 	interrupted := ctx.Err() != nil
-	// Outcomes the Upserter did not report (it promises them all): failed,
-	// and SFMC may have stored them.
-	p.pendingMu.Lock()
-	left := p.pending
-	p.pending = nil
-	p.pendingMu.Unlock()
-	lines := make([]int64, 0, len(left))
-	for line := range left {
-		lines = append(lines, line)
-	}
-	slices.Sort(lines)
-	for _, line := range lines {
-		p.failed.Add(1)
-		r := &failureRecord{Line: line, Status: statusFailed, MayHaveApplied: true,
-			Error: "no outcome was reported before the upserter closed: SFMC may have applied it"}
-		r.setInput([]byte(left[line].raw))
-		p.fails.Write(r)
-	}
+	unreported := p.failUnreported()
 	if bar != nil {
 		bar.stop()
 	}
@@ -454,8 +437,8 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		reasons = append(reasons, p.problem)
 	}
 	p.problemMu.Unlock()
-	if len(lines) > 0 {
-		reasons = append(reasons, fmt.Sprintf("%d accepted contacts got no outcome from the upserter", len(lines)))
+	if unreported > 0 {
+		reasons = append(reasons, fmt.Sprintf("%d accepted contacts got no outcome from the upserter", unreported))
 	}
 	if ferr != nil {
 		reasons = append(reasons, fmt.Sprintf("%v (%d records not written)", ferr, lost))
@@ -475,6 +458,30 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		s.ResumeLine = &resume
 	}
 	return s, nil
+}
+
+// failUnreported fails the contacts accepted whose outcome the Upserter
+// did not report by the time Close returned (it promises them all), as
+// "may have applied", and returns how many there were. A late outcome is
+// then ignored.
+func (p *pusher) failUnreported() int {
+	p.pendingMu.Lock()
+	left := p.pending
+	p.pending = nil
+	p.pendingMu.Unlock()
+	lines := make([]int64, 0, len(left))
+	for line := range left {
+		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	for _, line := range lines {
+		p.failed.Add(1)
+		r := &failureRecord{Line: line, Status: statusFailed, MayHaveApplied: true,
+			Error: "no outcome was reported before the upserter closed: SFMC may have applied it"}
+		r.setInput([]byte(left[line].raw))
+		p.fails.Write(r)
+	}
+	return len(lines)
 }
 
 // watchDrain cuts the drain short: at once when hard is done, or

@@ -54,13 +54,18 @@ type Contact struct {
 }
 
 // Validate reports whether c can be sent: the key is not empty, every
-// attribute names a set and an attribute, and every value has a supported
-// type (floats must be finite). The error wraps ErrInvalidContact and names
-// the offending field. The Contacts calls validate before sending, and
-// send nothing for an invalid contact.
+// attribute names a set and an attribute, every value has a supported
+// type (floats must be finite), and the key, set names, attribute names
+// and string values are valid UTF-8 (else the error also matches
+// ErrInvalidUTF8: such text is never replaced by U+FFFD). The error wraps
+// ErrInvalidContact and names the offending field. The Contacts calls
+// validate before sending, and send nothing for an invalid contact.
 func (c Contact) Validate() error {
 	if c.Key == "" {
 		return fmt.Errorf("%w: empty contact key", ErrInvalidContact)
+	}
+	if err := checkUTF8(c.Key); err != nil {
+		return fmt.Errorf("%w: contact key %q: %w", ErrInvalidContact, c.Key, err)
 	}
 	for i := range c.Attributes {
 		a := &c.Attributes[i]
@@ -70,17 +75,26 @@ func (c Contact) Validate() error {
 		if a.Name == "" {
 			return fmt.Errorf("%w: contact %q: attribute %d in set %q has an empty name", ErrInvalidContact, c.Key, i, a.Set)
 		}
+		if err := checkUTF8(a.Set); err != nil {
+			return fmt.Errorf("%w: contact %q: attribute %d: attribute set name %q: %w", ErrInvalidContact, c.Key, i, a.Set, err)
+		}
+		if err := checkUTF8(a.Name); err != nil {
+			return fmt.Errorf("%w: contact %q: attribute %d: attribute name %q: %w", ErrInvalidContact, c.Key, i, a.Set+"."+a.Name, err)
+		}
 		if err := checkValue(a.Value); err != nil {
-			return fmt.Errorf("%w: contact %q: attribute %q: %v", ErrInvalidContact, c.Key, a.Set+"."+a.Name, err)
+			return fmt.Errorf("%w: contact %q: attribute %q: %w", ErrInvalidContact, c.Key, a.Set+"."+a.Name, err)
 		}
 	}
 	return nil
 }
 
-// checkValue reports whether v is a supported attribute value.
+// checkValue reports whether v is a supported attribute value; a string
+// must be valid UTF-8.
 func checkValue(v any) error {
 	switch x := v.(type) {
-	case string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr:
+	case string:
+		return valueUTF8(x)
+	case bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64, uintptr:
 		return nil
 	case float64:
 		return checkFloat(x)
@@ -96,7 +110,9 @@ func checkValue(v any) error {
 	}
 	rv := reflect.ValueOf(v)
 	switch rv.Kind() {
-	case reflect.String, reflect.Bool,
+	case reflect.String:
+		return valueUTF8(rv.String())
+	case reflect.Bool,
 		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		return nil
@@ -104,6 +120,14 @@ func checkValue(v any) error {
 		return checkFloat(rv.Float())
 	}
 	return fmt.Errorf("unsupported value type %T (want string, bool, integer, finite float or json.Number)", v)
+}
+
+// valueUTF8 checks that a string value is valid UTF-8.
+func valueUTF8(s string) error {
+	if err := checkUTF8(s); err != nil {
+		return fmt.Errorf("string value: %w", err)
+	}
+	return nil
 }
 
 func checkFloat(f float64) error {
@@ -206,8 +230,12 @@ func appendContactJSON(dst []byte, c Contact) ([]byte, error) {
 	if len(attrs) > smallContact {
 		idx = newContactIndex(attrs)
 	}
+	start := len(dst)
+	var err error
 	dst = append(dst, `{"contactKey":`...)
-	dst = appendJSONString(dst, c.Key)
+	if dst, err = appendJSONString(dst, c.Key); err != nil {
+		return dst[:start], err
+	}
 	dst = append(dst, `,"attributeSets":[`...)
 	firstSet := true
 	for i := range attrs {
@@ -224,7 +252,9 @@ func appendContactJSON(dst []byte, c Contact) ([]byte, error) {
 		}
 		firstSet = false
 		dst = append(dst, `{"name":`...)
-		dst = appendJSONString(dst, set)
+		if dst, err = appendJSONString(dst, set); err != nil {
+			return dst[:start], err
+		}
 		dst = append(dst, `,"items":[{"values":[`...)
 		firstValue := true
 		for j := i; j < len(attrs); j++ {
@@ -254,9 +284,13 @@ func appendContactJSON(dst []byte, c Contact) ([]byte, error) {
 			}
 			firstValue = false
 			dst = append(dst, `{"name":`...)
-			dst = appendJSONString(dst, a.Name)
+			if dst, err = appendJSONString(dst, a.Name); err != nil {
+				return dst[:start], err
+			}
 			dst = append(dst, `,"value":`...)
-			dst = appendJSONValue(dst, attrs[last].Value)
+			if dst, err = appendJSONValue(dst, attrs[last].Value); err != nil {
+				return dst[:start], err
+			}
 			dst = append(dst, '}')
 		}
 		dst = append(dst, "]}]}"...)
@@ -299,41 +333,42 @@ func encodedSizeHint(c Contact) int {
 	return n
 }
 
-// appendJSONValue appends a value that checkValue accepted.
-func appendJSONValue(dst []byte, v any) []byte {
+// appendJSONValue appends a value that checkValue accepted. It fails only
+// for a string that is not valid UTF-8 (see appendJSONString).
+func appendJSONValue(dst []byte, v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
 		return appendJSONString(dst, x)
 	case bool:
-		return strconv.AppendBool(dst, x)
+		return strconv.AppendBool(dst, x), nil
 	case int:
-		return strconv.AppendInt(dst, int64(x), 10)
+		return strconv.AppendInt(dst, int64(x), 10), nil
 	case int8:
-		return strconv.AppendInt(dst, int64(x), 10)
+		return strconv.AppendInt(dst, int64(x), 10), nil
 	case int16:
-		return strconv.AppendInt(dst, int64(x), 10)
+		return strconv.AppendInt(dst, int64(x), 10), nil
 	case int32:
-		return strconv.AppendInt(dst, int64(x), 10)
+		return strconv.AppendInt(dst, int64(x), 10), nil
 	case int64:
-		return strconv.AppendInt(dst, x, 10)
+		return strconv.AppendInt(dst, x, 10), nil
 	case uint:
-		return strconv.AppendUint(dst, uint64(x), 10)
+		return strconv.AppendUint(dst, uint64(x), 10), nil
 	case uint8:
-		return strconv.AppendUint(dst, uint64(x), 10)
+		return strconv.AppendUint(dst, uint64(x), 10), nil
 	case uint16:
-		return strconv.AppendUint(dst, uint64(x), 10)
+		return strconv.AppendUint(dst, uint64(x), 10), nil
 	case uint32:
-		return strconv.AppendUint(dst, uint64(x), 10)
+		return strconv.AppendUint(dst, uint64(x), 10), nil
 	case uint64:
-		return strconv.AppendUint(dst, x, 10)
+		return strconv.AppendUint(dst, x, 10), nil
 	case uintptr:
-		return strconv.AppendUint(dst, uint64(x), 10)
+		return strconv.AppendUint(dst, uint64(x), 10), nil
 	case float64:
-		return appendJSONFloat(dst, x, 64)
+		return appendJSONFloat(dst, x, 64), nil
 	case float32:
-		return appendJSONFloat(dst, float64(x), 32)
+		return appendJSONFloat(dst, float64(x), 32), nil
 	case json.Number:
-		return append(dst, x...)
+		return append(dst, x...), nil
 	}
 	// Named types of a supported kind (checked by checkValue).
 	rv := reflect.ValueOf(v)
@@ -341,17 +376,17 @@ func appendJSONValue(dst []byte, v any) []byte {
 	case reflect.String:
 		return appendJSONString(dst, rv.String())
 	case reflect.Bool:
-		return strconv.AppendBool(dst, rv.Bool())
+		return strconv.AppendBool(dst, rv.Bool()), nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return strconv.AppendInt(dst, rv.Int(), 10)
+		return strconv.AppendInt(dst, rv.Int(), 10), nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return strconv.AppendUint(dst, rv.Uint(), 10)
+		return strconv.AppendUint(dst, rv.Uint(), 10), nil
 	case reflect.Float32:
-		return appendJSONFloat(dst, rv.Float(), 32)
+		return appendJSONFloat(dst, rv.Float(), 32), nil
 	case reflect.Float64:
-		return appendJSONFloat(dst, rv.Float(), 64)
+		return appendJSONFloat(dst, rv.Float(), 64), nil
 	}
-	return append(dst, "null"...)
+	return append(dst, "null"...), nil
 }
 
 // appendJSONFloat formats a finite float like encoding/json does: plain
@@ -388,11 +423,14 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 }()
 
 // appendJSONString appends s as a JSON string. Control characters are
-// escaped, invalid UTF-8 becomes U+FFFD, U+2028/U+2029 are escaped; '<',
-// '>' and '&' stay literal.
-func appendJSONString(dst []byte, s string) []byte {
+// escaped, U+2028/U+2029 are escaped; '<', '>' and '&' stay literal. Text
+// is never altered: when s is not valid UTF-8 nothing is appended and the
+// error (matching ErrInvalidUTF8) names the first invalid byte. Validate
+// rejects such contacts first, so the encoder never meets one.
+func appendJSONString(dst []byte, s string) ([]byte, error) {
+	start := len(dst)
 	dst = append(dst, '"')
-	start := 0
+	done := 0
 	for i := 0; i < len(s); {
 		b := s[i]
 		if b < utf8.RuneSelf {
@@ -400,7 +438,7 @@ func appendJSONString(dst []byte, s string) []byte {
 				i++
 				continue
 			}
-			dst = append(dst, s[start:i]...)
+			dst = append(dst, s[done:i]...)
 			switch b {
 			case '"', '\\':
 				dst = append(dst, '\\', b)
@@ -418,28 +456,24 @@ func appendJSONString(dst []byte, s string) []byte {
 				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
 			}
 			i++
-			start = i
+			done = i
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i += size
-			start = i
-			continue
+			return dst[:start], &textError{fmt.Sprintf("byte 0x%02x at offset %d", s[i], i)}
 		}
 		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[start:i]...)
+			dst = append(dst, s[done:i]...)
 			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
 			i += size
-			start = i
+			done = i
 			continue
 		}
 		i += size
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	dst = append(dst, s[done:]...)
+	return append(dst, '"'), nil
 }
 
 // ContactResult is SFMC's answer to a successful contact write.

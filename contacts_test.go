@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
@@ -85,12 +86,10 @@ func TestAppendContactJSONGolden(t *testing.T) {
 			c: Contact{Key: "q\"b\\s/<>&", Attributes: []AttributeValue{
 				{"S", "ctl", "a\nb\rc\td\x00e\x1f\bf\fg"},
 				{"S", "utf8", "héllo 世界 \u2028\u2029"},
-				{"S", "bad", "a\xffb\xc3"},
 			}},
 			want: `{"contactKey":"q\"b\\s/<>&","attributeSets":[{"name":"S","items":[{"values":[` +
 				`{"name":"ctl","value":"a\nb\rc\td\u0000e\u001f\bf\fg"},` +
-				`{"name":"utf8","value":"héllo 世界 \u2028\u2029"},` +
-				`{"name":"bad","value":"a\ufffdb\ufffd"}]}]}]}`,
+				`{"name":"utf8","value":"héllo 世界 \u2028\u2029"}]}]}]}`,
 		},
 		{
 			name: "numbers and bools",
@@ -228,6 +227,19 @@ func randValue(r *rand.Rand) any {
 	}
 }
 
+// contactTextValid reports whether every string of c is valid UTF-8.
+func contactTextValid(c Contact) bool {
+	if !utf8.ValidString(c.Key) {
+		return false
+	}
+	for _, a := range c.Attributes {
+		if s, ok := a.Value.(string); ok && !utf8.ValidString(s) || !utf8.ValidString(a.Set) || !utf8.ValidString(a.Name) {
+			return false
+		}
+	}
+	return true
+}
+
 // TestAppendContactJSONProperty checks on random contacts (small and large,
 // with duplicates and hostile strings) that the output is valid JSON equal
 // to the reference encoder's once decoded.
@@ -246,6 +258,12 @@ func TestAppendContactJSONProperty(t *testing.T) {
 			c.Attributes = append(c.Attributes, AttributeValue{Set: sets[r.IntN(len(sets))], Name: name, Value: randValue(r)})
 		}
 		got, err := appendContactJSON(nil, c)
+		if !contactTextValid(c) {
+			// Invalid UTF-8 is refused, never replaced by U+FFFD.
+			require.ErrorIs(t, err, ErrInvalidUTF8, "contact %#v", c)
+			require.Empty(t, got)
+			continue
+		}
 		require.NoError(t, err)
 		require.True(t, json.Valid(got), "invalid JSON: %q", got)
 		want := refContactJSON(t, c)
@@ -258,19 +276,23 @@ func FuzzAppendJSONString(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got := appendJSONString(nil, s)
-		if !json.Valid(got) {
-			t.Fatalf("invalid JSON for %q: %s", s, got)
+		got, err := appendJSONString(nil, s)
+		if !utf8.ValidString(s) {
+			// Never replaced by U+FFFD: refused, nothing appended.
+			if !errors.Is(err, ErrInvalidUTF8) || len(got) != 0 {
+				t.Fatalf("invalid UTF-8 %q: got %q, %v", s, got, err)
+			}
+			return
+		}
+		if err != nil || !json.Valid(got) {
+			t.Fatalf("invalid JSON for %q: %s (%v)", s, got, err)
 		}
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatal(err)
 		}
-		want, _ := json.Marshal(s)
-		var wantBack string
-		_ = json.Unmarshal(want, &wantBack)
-		if back != wantBack {
-			t.Fatalf("round trip of %q: got %q want %q", s, back, wantBack)
+		if back != s {
+			t.Fatalf("round trip of %q: got %q", s, back)
 		}
 	})
 }

@@ -63,6 +63,14 @@
 // value against its target's data type and length (CheckValue) and
 // requires the mapped email address, so bad input never reaches SFMC.
 //
+// Data is never changed on the way. DecodeProfile reports invalid UTF-8
+// (and unpaired surrogate escapes) anywhere in a profile line as a
+// *RecordError naming the field, where encoding/json would put U+FFFD;
+// Contact.Validate rejects invalid UTF-8 in keys, names and string values
+// (ErrInvalidUTF8 with ErrInvalidContact); and a contact key with leading
+// or trailing whitespace is a record error (ErrKeyWhitespace), never
+// trimmed.
+//
 // # Upserter
 //
 // NewUpserter starts the batching writer to embed in pipelines: a bounded

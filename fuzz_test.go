@@ -312,6 +312,7 @@ func FuzzProfile(f *testing.F) {
 	f.Add([]byte(`{"identityMap":{"contactKey":"K"},"person":{"name":{"firstName":[{"id":[{"id":"x"}]}]}}}`))
 	f.Add([]byte(`{"identityMap":{"contactKey":"K"},"segmentMembership":{"ups":{"seg-1":{"status":7}}}}`))
 	f.Add([]byte(`{} trailing`))
+	f.Add([]byte(`{"identityMap":{"contactKey":[{"id":"M` + "\xfc" + `ller","primary":true}]},"a":["\ud800",{"b\\":"\udc00"}]}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		pm, lengths := fzMapper(t)
 		prof, err := DecodeProfile(line)
@@ -319,7 +320,14 @@ func FuzzProfile(f *testing.F) {
 			if prof != nil {
 				t.Fatal("error with a profile")
 			}
+			var re *RecordError
+			if errors.Is(err, ErrInvalidUTF8) && !errors.As(err, &re) {
+				t.Fatalf("invalid text error is not a *RecordError: %v", err)
+			}
 			return
+		}
+		if !utf8.Valid(line) {
+			t.Fatalf("invalid UTF-8 decoded (it would become U+FFFD): %q", line)
 		}
 		if !json.Valid(line) || prof == nil {
 			t.Fatalf("profile decoded from garbage %q", line)

@@ -495,6 +495,10 @@ func identityID(v []any) (id any, ok bool) {
 	return first, true
 }
 
+// identityString returns the contact key held by v (a string, a number, or
+// an array of {"id", "primary"} objects), exactly as it is: a string with
+// leading or trailing whitespace is an error matching ErrKeyWhitespace,
+// never trimmed.
 func identityString(v any) (string, error) {
 	if arr, ok := v.([]any); ok {
 		id, ok := identityID(arr)
@@ -507,7 +511,10 @@ func identityString(v any) (string, error) {
 	case nil:
 		return "", nil
 	case string:
-		return strings.TrimSpace(x), nil
+		if err := checkKeyWhitespace(x); err != nil {
+			return "", err
+		}
+		return x, nil
 	case json.Number:
 		return x.String(), nil
 	case float64:
@@ -563,7 +570,16 @@ func jsonKind(v any) string {
 
 // DecodeProfile decodes one JSON profile line with numbers kept as
 // json.Number (no precision loss for long ids).
+//
+// Text is never altered: invalid UTF-8 anywhere in the line (field names
+// and values, at any depth), and a \u escape of half a UTF-16 surrogate
+// pair, are a *RecordError matching ErrInvalidUTF8 whose Field is the path
+// of the string holding it (for example identityMap.contactKey[0].id),
+// where encoding/json alone would replace them by U+FFFD.
 func DecodeProfile(line []byte) (map[string]any, error) {
+	if err := checkProfileText(line); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	var m map[string]any

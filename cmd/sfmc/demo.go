@@ -236,7 +236,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	workers := fs.Int("workers", sfmc.DefaultUpserterWorkers, "concurrent requests")
 	seed := fs.Uint64("seed", 1, "seed of the generated profiles")
 	asJSON := fs.Bool("json", false, "print only the summary JSON (with verified and mismatches) on stdout")
-	failures := fs.String("failures", filepath.Join(os.TempDir(), "sfmc-demo-failures.ndjson"), "failure records `file`, created only when something fails")
+	failures := fs.String("failures", filepath.Join(os.TempDir(), "sfmc-demo-failures.ndjson"), "failure records `file`, created or truncated before anything is sent")
 	writeMapping := fs.String("write-mapping", "", "only write the demo mapping to `file` (then exit)")
 	writeProfs := fs.String("write-profiles", "", "only write the generated profiles as NDJSON to `file` (then exit)")
 	if done, code := parseFlags(fs, e, demoUsage, args); done {
@@ -277,7 +277,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeProfiles(pw, *seed, *profiles)) }()
-	opts := pushOptions{workers: *workers, failuresPath: *failures}
+	opts := pushOptions{workers: *workers, failuresPath: *failures, drainTimeout: defaultDrainTimeout, hard: e.hard, notify: e.stderr}
 	if !*asJSON && isTerminal(e.stderr) {
 		opts.progress = e.stderr
 	}
@@ -288,7 +288,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	}
 	code = reportPush(&env{getenv: e.getenv, stdout: out, stderr: e.stderr}, s, false, true)
 	verified, mismatches := 0, []string(nil)
-	if !s.interrupted {
+	if !s.Interrupted {
 		verified, mismatches = verifyDemo(srv, *seed, *profiles)
 	}
 	if *asJSON {
@@ -304,7 +304,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 			return fail(e, "demo", err)
 		}
 	}
-	if s.interrupted {
+	if s.Interrupted {
 		return exitFailed
 	}
 	if len(mismatches) > 0 {

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"sync"
 )
 
 // maxLineBytes is the longest input line push accepts (16 MiB). A longer
@@ -12,12 +14,20 @@ const maxLineBytes = 16 << 20
 
 // Batching of input lines between the reader goroutine and the pusher.
 const (
-	batchLines   = 256      // lines per batch
-	batchBytes   = 1 << 20  // bytes per batch (a single longer line gets a batch of its own)
+	batchLines   = 256      // lines per batch, at most
+	batchBytes   = 1 << 20  // bytes per batch, at most (a single longer line gets a batch of its own)
 	batchKeepCap = 4 << 20  // larger buffers are dropped after use, not kept
 	batchCount   = 4        // batches in circulation: bounds the reader's memory
 	readerBuffer = 64 << 10 // bufio.Reader size
 )
+
+// utf8BOM is the UTF-8 byte-order mark some tools write at the start of a
+// file; it is skipped.
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// errStopped is what the input's Read returns to the reader goroutine
+// once Stop was called.
+var errStopped = errors.New("reading stopped")
 
 // lineRef locates one line in a batch's data.
 type lineRef struct {
@@ -46,12 +56,27 @@ func (b *lineBatch) reset() {
 // lineReader reads lines from r on its own goroutine and hands them over
 // in batches, so that the consumer can stop at once (Ctrl-C) even while a
 // read blocks. Memory is bounded: batchCount batches circulate.
+//
+// A line is read once all of its bytes through its line break (or the end
+// of the input) have been taken off r. The reader hands over every line it
+// has read before it calls r.Read again unless another complete line is
+// already buffered, so a line from a slow pipe reaches the consumer as
+// soon as it arrives, and a reader blocked in Read holds no line: Stop
+// returns every line read and not yet consumed, and a line still being
+// received when Stop is called is not read (its number is the resume
+// point).
 type lineReader struct {
-	batches chan *lineBatch // filled batches, closed at the end of input
+	batches chan *lineBatch // filled batches, closed when the goroutine ends
 	free    chan *lineBatch // batches to fill
 	stop    chan struct{}   // closed by Stop
 	max     int64           // longest line accepted, in bytes (maxLineBytes)
-	err     error           // read error other than EOF, set before batches is closed
+
+	mu      sync.Mutex
+	stopped bool // Stop was called: Read returns errStopped
+	inRead  bool // the goroutine is in r.Read, holding no complete line
+
+	err error // read error other than EOF (under mu)
+	eof bool  // the whole input was read (under mu)
 }
 
 // newLineReader starts reading r, accepting lines of up to maxLineBytes.
@@ -60,7 +85,8 @@ func newLineReader(r io.Reader) *lineReader { return newLineReaderMax(r, maxLine
 // newLineReaderMax starts reading r, accepting lines of up to max bytes.
 func newLineReaderMax(r io.Reader, max int64) *lineReader {
 	lr := &lineReader{
-		max:     max,
+		max: max,
+		// Room for every batch: a send never blocks.
 		batches: make(chan *lineBatch, batchCount),
 		free:    make(chan *lineBatch, batchCount),
 		stop:    make(chan struct{}),
@@ -68,7 +94,7 @@ func newLineReaderMax(r io.Reader, max int64) *lineReader {
 	for range batchCount {
 		lr.free <- &lineBatch{data: make([]byte, 0, batchBytes), lines: make([]lineRef, 0, batchLines)}
 	}
-	go lr.loop(r)
+	go lr.loop(&stopReader{r: r, lr: lr})
 	return lr
 }
 
@@ -81,9 +107,79 @@ func (lr *lineReader) Release(b *lineBatch) {
 	}
 }
 
-// Stop makes the reader goroutine quit at its next hand-over. A read that
-// is blocked stays blocked until it returns.
-func (lr *lineReader) Stop() { close(lr.stop) }
+// Stop stops reading and returns the batches of lines read but not yet
+// received from batches, in order. It waits for the goroutine only when
+// it is not blocked in Read (then it soon stops); a Read that is blocked
+// stays blocked until it returns, and whatever it returns is dropped.
+// Stop must be called once, by the consumer.
+func (lr *lineReader) Stop() []*lineBatch {
+	lr.mu.Lock()
+	lr.stopped = true
+	blocked := lr.inRead
+	lr.mu.Unlock()
+	close(lr.stop)
+	var rest []*lineBatch
+	if blocked {
+		// Every line read was handed over before that Read.
+		for {
+			select {
+			case b, ok := <-lr.batches:
+				if !ok {
+					return rest
+				}
+				rest = append(rest, b)
+			default:
+				return rest
+			}
+		}
+	}
+	for b := range lr.batches {
+		rest = append(rest, b)
+	}
+	return rest
+}
+
+// state reports whether the whole input was read, and the read error
+// (other than EOF) that ended reading, if any.
+func (lr *lineReader) state() (eof bool, err error) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	return lr.eof, lr.err
+}
+
+// stopReader is the input as the reader goroutine sees it: it records
+// when a Read is under way and fails once Stop was called.
+type stopReader struct {
+	r  io.Reader
+	lr *lineReader
+}
+
+func (s *stopReader) Read(p []byte) (int, error) {
+	lr := s.lr
+	lr.mu.Lock()
+	if lr.stopped {
+		lr.mu.Unlock()
+		return 0, errStopped
+	}
+	lr.inRead = true
+	lr.mu.Unlock()
+	n, err := s.r.Read(p)
+	lr.mu.Lock()
+	lr.inRead = false
+	stopped := lr.stopped
+	lr.mu.Unlock()
+	if stopped {
+		return 0, errStopped // arrived after Stop: nobody takes it any more
+	}
+	return n, err
+}
+
+// completeLineBuffered reports whether br holds a whole line, so that the
+// next ReadSlice will not call Read.
+func completeLineBuffered(br *bufio.Reader) bool {
+	buf, _ := br.Peek(br.Buffered())
+	return bytes.IndexByte(buf, '\n') >= 0
+}
 
 func (lr *lineReader) loop(r io.Reader) {
 	defer close(lr.batches)
@@ -94,23 +190,38 @@ func (lr *lineReader) loop(r io.Reader) {
 		case b = <-lr.free:
 			return true
 		case <-lr.stop:
+			b = nil
 			return false
 		}
 	}
-	send := func() bool {
-		select {
-		case lr.batches <- b:
-			b = nil
-			return true
-		case <-lr.stop:
-			return false
+	setErr := func(err error) {
+		lr.mu.Lock()
+		defer lr.mu.Unlock()
+		switch {
+		case err == io.EOF:
+			lr.eof = true
+		case errors.Is(err, errStopped):
+		default:
+			lr.err = err
 		}
 	}
 	if !get() {
 		return
 	}
+	if bom, err := br.Peek(len(utf8BOM)); bytes.Equal(bom, utf8BOM) {
+		_, _ = br.Discard(len(utf8BOM))
+	} else if err != nil && len(bom) == 0 {
+		setErr(err)
+		return
+	}
 	var num int64
 	for {
+		if n := len(b.lines); n > 0 && (n >= batchLines || len(b.data) >= batchBytes || !completeLineBuffered(br)) {
+			lr.batches <- b // never blocks: the channel has room for every batch
+			if !get() {
+				return
+			}
+		}
 		start := len(b.data)
 		var n int64
 		over := false
@@ -130,34 +241,40 @@ func (lr *lineReader) loop(r io.Reader) {
 				break
 			}
 		}
-		if n == 0 && err != nil {
-			if err != io.EOF {
-				lr.err = err
-			}
+		if err != nil && (n == 0 || err != io.EOF) {
+			// Nothing more, or a line cut short by an error or by Stop:
+			// not a line.
+			b.data = b.data[:start]
+			setErr(err)
 			break
 		}
 		num++
 		ref := lineRef{num: num, start: start, end: len(b.data)}
-		ref.end = start + len(bytes.TrimRight(b.data[start:ref.end], "\r\n"))
+		ref.end = start + len(trimLineBreak(b.data[start:ref.end]))
 		if over || int64(ref.end-ref.start) > lr.max {
 			ref.tooLong = n
 			ref.end = start
 			b.data = b.data[:start]
 		}
 		b.lines = append(b.lines, ref)
-		if err != nil {
-			if err != io.EOF {
-				lr.err = err
-			}
+		if err != nil { // io.EOF after a last line without a line break
+			setErr(err)
 			break
-		}
-		if len(b.lines) >= batchLines || len(b.data) >= batchBytes {
-			if !send() || !get() {
-				return
-			}
 		}
 	}
 	if len(b.lines) > 0 {
-		send()
+		lr.batches <- b
 	}
+}
+
+// trimLineBreak removes one "\n" or "\r\n" from the end of line, nothing
+// else.
+func trimLineBreak(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\n' {
+		line = line[:n-1]
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+	}
+	return line
 }

@@ -21,7 +21,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // progress draws a live bar of a push: records read (with the rate), and
-// upserted, failed and throttled in the description.
+// upserted, failed, not sent and throttled in the description.
 type progress struct {
 	bar  *progressbar.ProgressBar
 	w    io.Writer
@@ -45,8 +45,8 @@ func startProgress(w io.Writer, p *pusher, up *sfmc.Upserter) *progress {
 	pr := &progress{bar: bar, w: w, quit: make(chan struct{}), done: make(chan struct{})}
 	update := func() {
 		st := up.Stats()
-		bar.Describe(fmt.Sprintf("read %d · upserted %d · failed %d · throttled %d",
-			p.read.Load(), p.upserted.Load(), p.failed.Load(), st.Throttled))
+		bar.Describe(fmt.Sprintf("read %d · upserted %d · failed %d · not sent %d · throttled %d",
+			p.read.Load(), p.upserted.Load(), p.failed.Load(), p.notSent.Load(), st.Throttled))
 		_ = bar.Set64(p.read.Load())
 	}
 	go func() {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,38 +19,66 @@ import (
 	"github.com/sfmc-go/sfmc"
 )
 
-const pushUsage = `Usage: sfmc push --mapping FILE [--input FILE|-] [--workers N] [--rate R] [--failures FILE] [--json]
+const pushUsage = `Usage: sfmc push --mapping FILE [--input FILE|-] [--workers N] [--rate R] [--failures FILE]
+                 [--drain-timeout D] [--json]
 
 Streams NDJSON profiles (one JSON object per line, read line by line, never
-all at once), maps each one with the mapping file and upserts the contacts.
-The mapping is validated against the tenant's attributes (every page) first:
+all at once: each line goes on as soon as it is read, however slow the
+pipe), maps each one with the mapping file and upserts the contacts. The
+mapping is validated against the tenant's attributes (every page) first:
 when it has problems they are printed, nothing is sent, and the exit code is
-2 (a configuration error).
+2 (a configuration error). A UTF-8 byte-order mark at the start of the
+input is skipped; blank lines are skipped.
 
-A line that cannot be used (not JSON, no contact key, a value longer than
-its attribute, an unknown segment status, longer than 16 MiB) and a contact
-SFMC refuses become failure records {"line":N,"contactKey":...,"error":...}
-in the failures file, created only when something failed; the rest go on.
-Blank lines are skipped.
+Nothing is changed on the way: a line that cannot be used (not JSON,
+invalid UTF-8 anywhere, no contact key or one with leading or trailing
+whitespace, a value longer than its attribute, an unknown segment status,
+longer than 16 MiB) and a contact SFMC refuses are failure records; the rest
+go on.
+
+Accounting: every line read ends up in exactly one of upserted, failed and
+not sent (read = upserted + failed + notSent). The failures file (--failures)
+is created, or truncated, before anything is sent, and then holds one JSON
+record per failed or not-sent record:
+  {"line":N,"contactKey":K|null,"error":"...","status":"failed"|"notSent",
+   "mayHaveApplied":true (failed without an answer: SFMC may have stored it),
+   "input":"the original line"}  (or "inputBase64" when it is not UTF-8)
+so it holds the profiles' data: keep it as safe as the input (a new file
+gets mode 0600). Replay it with
+  sfmc push --mapping FILE --input FAILURES --failures OTHER-FILE
+push reads each failure record as the line it holds (the new records' line
+numbers are lines of FAILURES). --failures must not name the input (or the
+mapping) file.
 
 At the end a summary: on stderr for a person, or with --json only this JSON
 on stdout: {"read","upserted","failed","segments":{ID:{"realized","existing",
-"exited"}},"requests","retries","throttled"} (segments count upserted
-records). On a terminal stderr shows a live progress bar.
+"exited"}},"requests","retries","throttled","notSent","interrupted",
+"stopReason","resumeLine","elapsedSeconds","failuresFile","failuresWritten"}
+(segments count upserted records; stopReason and resumeLine are null unless
+the run stopped early; resumeLine is the first input line not accounted for).
+On a terminal stderr shows a live progress bar.
 
-Ctrl-C stops reading, lets the contacts already accepted finish (up to 60 s),
-writes the summary and the failures, and exits 1.
+At the end of the input push waits for every contact to get its outcome,
+however long the rate or the tenant makes that. Ctrl-C stops reading and
+gives the contacts already accepted up to --drain-timeout to finish; a
+second Ctrl-C, or SIGTERM at any time (Kubernetes and systemd send it before
+SIGKILL), stops at once: requests in flight are cut off (failed, may have
+applied) and the contacts not yet sent are not sent. Either way the summary
+and the failures file are written, with every record not sent listed.
 
-Exit codes: 0 every record upserted; 1 some records failed or interrupted;
-2 usage, configuration, authentication error or invalid mapping.
+Exit codes: 0 every record upserted; 1 some records failed or were not
+sent, the run stopped early, or it was interrupted (also while the
+attributes load); 2 usage, configuration or authentication error, invalid
+mapping, unreadable input or unwritable failures file, found before
+anything was sent.
 
 Example:
   sfmc push --mapping mapping.json --input profiles.ndjson --workers 16 --rate 200
 `
 
-// closeTimeout bounds how long push waits, at the end or after Ctrl-C, for
-// the contacts already accepted to be sent.
-const closeTimeout = 60 * time.Second
+// defaultDrainTimeout is how long push waits after an interrupt for the
+// contacts already accepted (--drain-timeout).
+const defaultDrainTimeout = 60 * time.Second
 
 func runPush(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
@@ -57,7 +86,8 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	input := fs.String("input", "-", "NDJSON profiles `file`, or - for stdin")
 	workers := fs.Int("workers", sfmc.DefaultUpserterWorkers, "concurrent requests")
 	rate := fs.Float64("rate", 0, "client-side limit in requests per `second` (0: none)")
-	failures := fs.String("failures", "sfmc-failures.ndjson", "failure records `file` (NDJSON), created only when something fails")
+	failures := fs.String("failures", "sfmc-failures.ndjson", "failure records `file` (NDJSON), created or truncated before anything is sent")
+	drain := fs.Duration("drain-timeout", defaultDrainTimeout, "after Ctrl-C, how long the contacts already accepted get to finish (0: stop at once)")
 	asJSON := fs.Bool("json", false, "print only the summary JSON on stdout")
 	if done, code := parseFlags(fs, e, pushUsage, args); done {
 		return code
@@ -66,11 +96,17 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	case *mappingPath == "":
 		errorf(e, "push", "--mapping FILE is required")
 		return exitUsage
+	case *failures == "":
+		errorf(e, "push", "--failures FILE must name a file")
+		return exitUsage
 	case *workers < 0:
 		errorf(e, "push", "--workers must be positive, got %d", *workers)
 		return exitUsage
 	case *rate < 0:
 		errorf(e, "push", "--rate must be 0 (no limit) or positive, got %v", *rate)
+		return exitUsage
+	case *drain < 0:
+		errorf(e, "push", "--drain-timeout must not be negative, got %v", *drain)
 		return exitUsage
 	}
 	m, err := sfmc.ReadMappingFile(*mappingPath)
@@ -85,6 +121,10 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		}
 		defer f.Close()
 		in = f
+	}
+	if err := checkPushFiles(in, *input, *mappingPath, *failures); err != nil {
+		errorf(e, "push", "%v", err)
+		return exitUsage
 	}
 	extra := []sfmc.Option{sfmc.WithHTTPClient(httpClient(max(*workers, sfmc.DefaultUpserterWorkers)))}
 	if *rate > 0 {
@@ -101,7 +141,7 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	if pm == nil {
 		return code
 	}
-	opts := pushOptions{workers: *workers, failuresPath: *failures}
+	opts := pushOptions{workers: *workers, failuresPath: *failures, drainTimeout: *drain, hard: e.hard, notify: e.stderr}
 	if !*asJSON && isTerminal(e.stderr) {
 		opts.progress = e.stderr
 	}
@@ -112,12 +152,46 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	return reportPush(e, s, *asJSON, false)
 }
 
+// checkPushFiles refuses an input that is a directory, and a failures file
+// that is the input (or the mapping) file: push truncates the failures
+// file before it reads anything. Files are compared by identity
+// (os.SameFile: the same inode, whatever the path or link).
+func checkPushFiles(in io.Reader, inputPath, mappingPath, failuresPath string) error {
+	fi, err := os.Stat(failuresPath)
+	if err != nil {
+		fi = nil // does not exist yet (or cannot be read: openFailures will say)
+	}
+	name := inputPath
+	if name == "-" {
+		name = "standard input"
+	}
+	if f, ok := in.(*os.File); ok {
+		st, err := f.Stat()
+		if err == nil && st.IsDir() {
+			return fmt.Errorf("--input %s is a directory, not a file of NDJSON profiles", name)
+		}
+		if err == nil && fi != nil && os.SameFile(st, fi) {
+			return fmt.Errorf("--failures %s is the input (%s): it would be truncated before it is read; name another file", failuresPath, name)
+		}
+	}
+	if fi != nil {
+		if st, err := os.Stat(mappingPath); err == nil && os.SameFile(st, fi) {
+			return fmt.Errorf("--failures %s is the mapping file: it would be truncated; name another file", failuresPath)
+		}
+	}
+	return nil
+}
+
 // compileMapping reads every page of the tenant's attribute sets, validates
 // m against them and compiles it. On failure it prints why and returns nil
-// and the exit code (2: nothing was sent).
+// and the exit code: 2 (nothing was sent), or 1 when it was interrupted.
 func compileMapping(ctx context.Context, e *env, cmd string, c *sfmc.Client, m *sfmc.Mapping) (*sfmc.ProfileMapper, int) {
 	cat, err := c.AttributeSets.Catalog(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			errorf(e, cmd, "%s while reading the tenant's attributes; nothing was sent", interruptText(ctx))
+			return nil, exitFailed
+		}
 		return nil, fail(e, cmd, err)
 	}
 	if err := m.Validate(cat); err != nil {
@@ -139,12 +213,21 @@ func compileMapping(ctx context.Context, e *env, cmd string, c *sfmc.Client, m *
 	return pm, exitOK
 }
 
+// interruptText says how ctx was interrupted: its cause, when it has one
+// (main gives the signal), else "interrupted".
+func interruptText(ctx context.Context) string {
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return err.Error()
+	}
+	return "interrupted"
+}
+
 // reportPush prints the summary (JSON on stdout, or for a person on
 // stderr, or on stdout for the demo) and returns the exit code.
 func reportPush(e *env, s *summary, asJSON, demo bool) int {
 	if asJSON {
-		if s.problem != "" {
-			fmt.Fprintln(e.stderr, "sfmc push: stopped early:", s.problem)
+		if s.StopReason != nil {
+			fmt.Fprintln(e.stderr, "sfmc push: stopped early:", *s.StopReason)
 		}
 		if err := s.writeJSON(e.stdout); err != nil {
 			return fail(e, "push", err)
@@ -159,7 +242,7 @@ func reportPush(e *env, s *summary, asJSON, demo bool) int {
 			s.writeSegmentTable(w)
 		}
 	}
-	if s.Failed > 0 || s.interrupted || s.problem != "" {
+	if !s.ok() {
 		return exitFailed
 	}
 	return exitOK
@@ -168,8 +251,11 @@ func reportPush(e *env, s *summary, asJSON, demo bool) int {
 // pushOptions tunes push.
 type pushOptions struct {
 	workers      int
-	failuresPath string
-	progress     io.Writer // when set, a live progress bar is drawn there
+	failuresPath string          // created or truncated before anything is sent
+	drainTimeout time.Duration   // after an interrupt (ctx done), how long accepted contacts get
+	hard         context.Context // when done: stop at once (nil: never)
+	notify       io.Writer       // when set, what push does on an interrupt is said there
+	progress     io.Writer       // when set, a live progress bar is drawn there
 }
 
 // Segment status codes packed in a recTag, 2 bits per segment.
@@ -183,10 +269,12 @@ const (
 const packedSegments = 32
 
 // recTag travels with each contact through the Upserter (AddTagged) so that
-// its outcome can be reported with the input line number and counted per
-// segment status. Nothing per record outlives its outcome.
+// its outcome can be reported with the input line number and original
+// line, and counted per segment status. Nothing per record outlives its
+// outcome.
 type recTag struct {
 	line int64
+	raw  string  // the original input line, for the failures file
 	segs uint64  // status code of segment i in bits 2i..2i+1
 	more []uint8 // status codes of segments beyond packedSegments
 }
@@ -199,8 +287,13 @@ type pusher struct {
 	segIDs   []string
 	counts   []segmentCounter
 	fails    *failureWriter
+	closeCtx context.Context // cancelled (with a cause) when the drain is cut short
 
-	read, upserted, failed atomic.Int64
+	read, upserted, failed, notSent atomic.Int64
+	lastLine                        int64 // highest line number taken from the reader (reading goroutine)
+
+	pendingMu sync.Mutex
+	pending   map[int64]*recTag // accepted by the Upserter, outcome not yet reported
 
 	problemMu sync.Mutex
 	problem   string // first fatal alert
@@ -210,12 +303,32 @@ type pusher struct {
 type segmentCounter struct{ realized, existing, exited atomic.Int64 }
 
 // push streams NDJSON profiles from in to SFMC through an Upserter and
-// returns the summary. It returns an error only when it cannot start.
+// returns the summary. It returns an error only when it cannot start
+// (the failures file cannot be created): then nothing was read or sent.
+//
+// After the end of the input it waits for every contact's outcome. When
+// ctx is done (an interrupt) it stops reading and gives the contacts
+// accepted o.drainTimeout to finish; when o.hard is done it stops at once.
+// Every line read is then accounted for: upserted, failed or not sent,
+// the last two in the failures file.
 func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.ProfileMapper, in io.Reader, o pushOptions) (*summary, error) {
+	start := time.Now()
+	fails, err := openFailures(o.failuresPath)
+	if err != nil {
+		return nil, err
+	}
+	hard := o.hard
+	if hard == nil {
+		hard = context.Background()
+	}
+	closeCtx, cutDrain := context.WithCancelCause(context.Background())
+	defer cutDrain(nil)
 	p := &pusher{
 		mapper:   pm,
 		identity: strings.Split(m.Identity, "."),
-		fails:    &failureWriter{path: o.failuresPath},
+		fails:    fails,
+		closeCtx: closeCtx,
+		pending:  make(map[int64]*recTag),
 	}
 	for _, sg := range m.Segments {
 		p.segIDs = append(p.segIDs, sg.ID)
@@ -232,33 +345,73 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		OnAlert:   p.onAlert,
 	})
 	if err != nil {
+		_ = fails.Close()
 		return nil, err
 	}
+	ended := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		watchDrain(ctx, hard, ended, o.drainTimeout, cutDrain, func() {
+			if o.notify == nil {
+				return
+			}
+			st := up.Stats()
+			if o.drainTimeout > 0 {
+				fmt.Fprintf(o.notify, "sfmc push: %s: reading stopped; the %d contacts accepted get up to %v to finish (Ctrl-C again, or SIGTERM, stops at once)\n",
+					interruptText(ctx), st.QueueDepth+st.InFlight, o.drainTimeout)
+			} else {
+				fmt.Fprintf(o.notify, "sfmc push: %s: stopping at once (--drain-timeout 0)\n", interruptText(ctx))
+			}
+		})
+	}()
 	var bar *progress
 	if o.progress != nil {
 		bar = startProgress(o.progress, p, up)
 	}
 
-	s := &summary{failuresPath: o.failuresPath}
 	lr := newLineReader(in)
-	interrupted, stopErr := p.readAll(ctx, lr, up)
-	lr.Stop()
-	if stopErr == nil && lr.err != nil && !interrupted {
-		stopErr = fmt.Errorf("reading input: %w", lr.err)
+	stopErr := p.readAll(ctx, lr, up)
+	rest := lr.Stop()
+	eof, readErr := lr.state()
+	if stopErr == nil && ctx.Err() == nil && readErr != nil {
+		stopErr = fmt.Errorf("reading the input: %w", readErr)
+	}
+	reading := func() string {
+		if ctx.Err() != nil {
+			return interruptText(ctx)
+		}
+		if stopErr != nil {
+			return stopErr.Error()
+		}
+		return "the run stopped"
+	}
+	for _, b := range rest {
+		p.notSentBatch(b, 0, "read, but not processed before reading stopped ("+reading()+")")
+		lr.Release(b)
 	}
 
-	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
-	_ = up.Close(closeCtx) // on timeout every remaining contact gets a failure outcome
-	cancel()
+	// When cut short, every contact left gets an outcome.
+	drainCut := up.Close(closeCtx) != nil
+	close(ended)
+	<-watched
+	interrupted := ctx.Err() != nil
+	unreported := p.failUnreported()
 	if bar != nil {
 		bar.stop()
 	}
-	ferr := p.fails.Close()
+	ferr := fails.Close()
+	written, lost, firstLost := fails.counts()
 
 	st := up.Stats()
-	s.Read, s.Upserted, s.Failed = p.read.Load(), p.upserted.Load(), p.failed.Load()
-	s.Requests, s.Retries, s.Throttled = st.Requests, st.Retried, st.Throttled
-	s.interrupted = interrupted
+	s := &summary{
+		Read: p.read.Load(), Upserted: p.upserted.Load(), Failed: p.failed.Load(), NotSent: p.notSent.Load(),
+		Requests: st.Requests, Retries: st.Retried, Throttled: st.Throttled,
+		Interrupted:  interrupted,
+		elapsed:      time.Since(start),
+		FailuresFile: o.failuresPath, FailuresWritten: written, failuresLost: lost,
+	}
+	s.ElapsedSeconds = s.elapsed.Seconds()
 	s.Segments = make(map[string]*segmentCounts, len(p.segIDs))
 	for i, id := range p.segIDs {
 		s.segmentOrder = append(s.segmentOrder, id)
@@ -269,42 +422,140 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 			Exited:   p.counts[i].exited.Load(),
 		}
 	}
-	var problems []string
+	var reasons []string
+	if interrupted {
+		reasons = append(reasons, interruptText(ctx))
+	}
+	if drainCut {
+		reasons = append(reasons, context.Cause(closeCtx).Error())
+	}
 	if stopErr != nil {
-		problems = append(problems, stopErr.Error())
+		reasons = append(reasons, stopErr.Error())
 	}
 	p.problemMu.Lock()
 	if p.problem != "" && (stopErr == nil || !strings.Contains(stopErr.Error(), p.problem)) {
-		problems = append(problems, p.problem)
+		reasons = append(reasons, p.problem)
 	}
 	p.problemMu.Unlock()
-	if ferr != nil {
-		problems = append(problems, ferr.Error())
+	if unreported > 0 {
+		reasons = append(reasons, fmt.Sprintf("%d accepted contacts got no outcome from the upserter", unreported))
 	}
-	s.problem = strings.Join(problems, "; ")
+	if ferr != nil {
+		reasons = append(reasons, fmt.Sprintf("%v (%d records not written)", ferr, lost))
+	}
+	if len(reasons) > 0 {
+		r := strings.Join(slices.Compact(reasons), "; ")
+		s.StopReason = &r
+	}
+	var resume int64
+	if !eof {
+		resume = p.lastLine + 1
+	}
+	if firstLost > 0 && (resume == 0 || firstLost < resume) {
+		resume = firstLost
+	}
+	if resume > 0 {
+		s.ResumeLine = &resume
+	}
 	return s, nil
 }
 
+// failUnreported fails the contacts accepted whose outcome the Upserter
+// did not report by the time Close returned (it promises them all), as
+// "may have applied", and returns how many there were. A late outcome is
+// then ignored.
+func (p *pusher) failUnreported() int {
+	p.pendingMu.Lock()
+	left := p.pending
+	p.pending = nil
+	p.pendingMu.Unlock()
+	lines := make([]int64, 0, len(left))
+	for line := range left {
+		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	for _, line := range lines {
+		p.failed.Add(1)
+		r := &failureRecord{Line: line, Status: statusFailed, MayHaveApplied: true,
+			Error: "no outcome was reported before the upserter closed: SFMC may have applied it"}
+		r.setInput([]byte(left[line].raw))
+		p.fails.Write(r)
+	}
+	return len(lines)
+}
+
+// watchDrain cuts the drain short: at once when hard is done, or
+// drainTimeout after ctx is done (an interrupt, during reading or during
+// the drain after the end of the input); onInterrupt is called when the
+// interrupt is seen. It returns when ended is closed.
+func watchDrain(ctx, hard context.Context, ended <-chan struct{}, drainTimeout time.Duration, cut context.CancelCauseFunc, onInterrupt func()) {
+	stopAtOnce := func() {
+		why := "stopped at once"
+		if err := context.Cause(hard); err != nil && !errors.Is(err, context.Canceled) {
+			why = err.Error()
+		}
+		cut(errors.New(why))
+	}
+	select {
+	case <-ended:
+		return
+	case <-hard.Done():
+		stopAtOnce()
+		return
+	case <-ctx.Done():
+	}
+	if hard.Err() != nil {
+		stopAtOnce()
+		return
+	}
+	onInterrupt()
+	t := time.NewTimer(drainTimeout)
+	defer t.Stop()
+	select {
+	case <-ended:
+	case <-hard.Done():
+		stopAtOnce()
+	case <-t.C:
+		cut(fmt.Errorf("%s, and the --drain-timeout of %v ran out", interruptText(ctx), drainTimeout))
+	}
+}
+
 // readAll reads, maps and adds every line until the input ends, ctx is done
-// (interrupted) or the Upserter refuses more (stopErr).
-func (p *pusher) readAll(ctx context.Context, lr *lineReader, up *sfmc.Upserter) (interrupted bool, stopErr error) {
+// (interrupted) or the run must stop (the error says why). Lines taken from
+// the reader and not handled are reported not sent.
+func (p *pusher) readAll(ctx context.Context, lr *lineReader, up *sfmc.Upserter) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return true, nil
+			return nil
 		case b, ok := <-lr.batches:
 			if !ok {
-				return false, nil
+				return nil
 			}
-			for _, l := range b.lines {
+			if n := len(b.lines); n > 0 {
+				p.lastLine = b.lines[n-1].num
+			}
+			for i, l := range b.lines {
 				if ctx.Err() != nil {
-					return true, nil
+					p.notSentBatch(b, i, "read, but not processed before the "+interruptText(ctx))
+					lr.Release(b)
+					return nil
+				}
+				if p.fails.Broken() {
+					err := errors.New("the failures file cannot be written")
+					p.notSentBatch(b, i, "read, but not processed: "+err.Error())
+					lr.Release(b)
+					return err
 				}
 				if err := p.handle(ctx, up, b, l); err != nil {
 					if ctx.Err() != nil {
-						return true, nil
+						p.notSentBatch(b, i+1, "read, but not processed before the "+interruptText(ctx))
+						lr.Release(b)
+						return nil
 					}
-					return false, err
+					p.notSentBatch(b, i+1, "read, but not processed: the run stopped: "+err.Error())
+					lr.Release(b)
+					return err
 				}
 			}
 			lr.Release(b)
@@ -312,12 +563,62 @@ func (p *pusher) readAll(ctx context.Context, lr *lineReader, up *sfmc.Upserter)
 	}
 }
 
+// notSentBatch reports the lines of b from index i on as not sent (blank
+// lines are no records; a line too long is failed as always).
+func (p *pusher) notSentBatch(b *lineBatch, i int, why string) {
+	for _, l := range b.lines[i:] {
+		if n := l.num; n > p.lastLine {
+			p.lastLine = n
+		}
+		if l.tooLong > 0 {
+			p.read.Add(1)
+			p.recordFailed(l.num, nil, nil, tooLongText(l.tooLong))
+			continue
+		}
+		line := b.line(l)
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		p.read.Add(1)
+		raw, prof, err := decodeLine(line)
+		var key *string
+		if err == nil {
+			key = identityOf(prof, p.identity)
+		}
+		p.recordNotSent(l.num, key, raw, "not sent: "+why)
+	}
+}
+
+// decodeLine decodes an input line. A failure record from an earlier run
+// stands for the line it holds: raw is that line (else line itself), prof
+// its profile. A failure record without its line is an error with raw nil.
+func decodeLine(line []byte) (raw []byte, prof map[string]any, err error) {
+	prof, err = sfmc.DecodeProfile(line)
+	if err != nil {
+		return line, nil, err
+	}
+	orig, isRecord, err := failureRecordInput(prof)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case !isRecord:
+		return line, prof, nil
+	}
+	prof, err = sfmc.DecodeProfile(orig)
+	return orig, prof, err
+}
+
+func tooLongText(n int64) string {
+	return fmt.Sprintf("line is %d bytes long; the longest accepted is %d bytes (the line is not kept)", n, maxLineBytes)
+}
+
 // handle processes one input line. It returns an error only when reading
-// must stop (the Upserter refuses every further contact, or ctx is done).
+// must stop (the Upserter refuses every further contact, or ctx is done);
+// the line itself is accounted for either way.
 func (p *pusher) handle(ctx context.Context, up *sfmc.Upserter, b *lineBatch, l lineRef) error {
 	if l.tooLong > 0 {
 		p.read.Add(1)
-		p.fail(l.num, nil, fmt.Sprintf("line is %d bytes long; the longest accepted is %d bytes", l.tooLong, maxLineBytes))
+		p.recordFailed(l.num, nil, nil, tooLongText(l.tooLong))
 		return nil
 	}
 	line := b.line(l)
@@ -325,17 +626,21 @@ func (p *pusher) handle(ctx context.Context, up *sfmc.Upserter, b *lineBatch, l 
 		return nil
 	}
 	p.read.Add(1)
-	prof, err := sfmc.DecodeProfile(line)
+	raw, prof, err := decodeLine(line)
 	if err != nil {
-		p.fail(l.num, nil, "not a JSON object: "+err.Error())
+		msg := err.Error()
+		if raw != nil && !errors.Is(err, sfmc.ErrInvalidUTF8) {
+			msg = "not a JSON object: " + msg
+		}
+		p.recordFailed(l.num, nil, raw, msg)
 		return nil
 	}
 	contact, statuses, err := p.mapper.Map(prof)
 	if err != nil {
-		p.fail(l.num, identityOf(prof, p.identity), err.Error())
+		p.recordFailed(l.num, identityOf(prof, p.identity), raw, err.Error())
 		return nil
 	}
-	tag := recTag{line: l.num}
+	tag := &recTag{line: l.num, raw: string(raw)}
 	if len(statuses) > 0 {
 		for i, id := range p.segIDs {
 			st, ok := statuses[id]
@@ -353,16 +658,24 @@ func (p *pusher) handle(ctx context.Context, up *sfmc.Upserter, b *lineBatch, l 
 			tag.more[i-packedSegments] = code
 		}
 	}
+	// In pending before AddTagged: the outcome may come before it returns.
+	p.pendingMu.Lock()
+	p.pending[l.num] = tag
+	p.pendingMu.Unlock()
 	if err := up.AddTagged(ctx, contact, tag); err != nil {
+		p.pendingMu.Lock()
+		delete(p.pending, l.num)
+		p.pendingMu.Unlock()
 		key := contact.Key
-		msg := "not sent: " + err.Error()
-		if ctx.Err() != nil {
-			msg = "not sent: interrupted before it was queued (" + err.Error() + ")"
-		}
-		p.fail(l.num, &key, msg)
 		if errors.Is(err, sfmc.ErrInvalidContact) {
+			p.recordFailed(l.num, &key, raw, err.Error())
 			return nil
 		}
+		msg := "not sent: " + err.Error()
+		if ctx.Err() != nil {
+			msg = "not sent: " + interruptText(ctx) + " before it was queued"
+		}
+		p.recordNotSent(l.num, &key, raw, msg)
 		return err
 	}
 	return nil
@@ -380,18 +693,66 @@ func statusCode(s sfmc.SegmentStatus) uint8 {
 	return 0
 }
 
-// fail records a failed line.
-func (p *pusher) fail(line int64, key *string, msg string) {
+// recordFailed counts a failed record and writes its failure record; raw
+// is its original line (nil: not kept).
+func (p *pusher) recordFailed(line int64, key *string, raw []byte, msg string) {
 	p.failed.Add(1)
-	p.fails.Write(line, key, msg)
+	r := &failureRecord{Line: line, ContactKey: key, Error: msg, Status: statusFailed}
+	r.setInput(raw)
+	p.fails.Write(r)
 }
 
-// onResult is the Upserter's OnResult: it runs on the workers.
+// recordNotSent counts a record that was never sent and writes its failure
+// record.
+func (p *pusher) recordNotSent(line int64, key *string, raw []byte, msg string) {
+	p.notSent.Add(1)
+	r := &failureRecord{Line: line, ContactKey: key, Error: msg, Status: statusNotSent}
+	r.setInput(raw)
+	p.fails.Write(r)
+}
+
+// onResult is the Upserter's OnResult: it runs on the workers. An outcome
+// without any request made (Attempts 0, no unanswered attempt) is "not
+// sent"; an error otherwise is "failed", and may have been applied when an
+// attempt got no answer or the request was cut off by the stop.
 func (p *pusher) onResult(o sfmc.Outcome) {
-	tag, _ := o.Tag.(recTag)
+	tag, _ := o.Tag.(*recTag)
+	if tag == nil {
+		return
+	}
+	p.pendingMu.Lock()
+	_, ok := p.pending[tag.line]
+	delete(p.pending, tag.line)
+	p.pendingMu.Unlock()
+	if !ok {
+		return // already accounted for (after Close returned)
+	}
 	if o.Err != nil {
 		key := o.Key
-		p.fail(tag.line, &key, o.Err.Error())
+		unknown := errors.Is(o.Err, sfmc.ErrOutcomeUnknown)
+		msg := o.Err.Error()
+		cut := errors.Is(o.Err, sfmc.ErrClosed) && p.closeCtx.Err() != nil
+		if cut {
+			msg = context.Cause(p.closeCtx).Error() + " (" + msg + ")"
+		}
+		if o.Attempts == 0 && !unknown {
+			if !cut {
+				msg = "the upserter stopped before sending it: " + msg
+			}
+			p.recordNotSent(tag.line, &key, []byte(tag.raw), "not sent: "+msg)
+			return
+		}
+		// A request cut off by the stop may have been applied even when the
+		// client saw no sign of it (the answer can arrive as the context
+		// ends, and is then dropped): say so.
+		if cut && !unknown {
+			unknown = true
+			msg += " (SFMC may have applied it: the request was in flight)"
+		}
+		p.failed.Add(1)
+		r := &failureRecord{Line: tag.line, ContactKey: &key, Error: msg, Status: statusFailed, MayHaveApplied: unknown}
+		r.setInput([]byte(tag.raw))
+		p.fails.Write(r)
 		return
 	}
 	p.upserted.Add(1)
@@ -430,10 +791,10 @@ func (p *pusher) onAlert(a sfmc.Alert) {
 	p.problemMu.Unlock()
 }
 
-// identityOf returns the contact key found at path in a profile, for
-// failure records of lines that could not be mapped; nil when there is
-// none. An array of {"id","primary"} objects yields the primary (else the
-// first) id, as the mapping does.
+// identityOf returns the contact key found at path in a profile, exactly
+// as it is (never trimmed), for failure records of lines that could not be
+// mapped; nil when there is none. An array of {"id","primary"} objects
+// yields the primary (else the first) id, as the mapping does.
 func identityOf(profile map[string]any, path []string) *string {
 	var v any = profile
 	for _, k := range path {
@@ -464,7 +825,7 @@ func identityOf(profile map[string]any, path []string) *string {
 	var s string
 	switch x := v.(type) {
 	case string:
-		s = strings.TrimSpace(x)
+		s = x
 	case json.Number:
 		s = x.String()
 	case float64:

@@ -58,7 +58,12 @@ func TestPushJSON(t *testing.T) {
 	for k, sg := range demoSegments {
 		assert.Equal(t, want[k], *s.Segments[sg.ID], sg.ID)
 	}
-	assert.NoFileExists(t, failures, "no failures file when nothing failed")
+	assert.Empty(t, readFailures(t, failures), "an empty failures file when nothing failed")
+	assert.Zero(t, s.NotSent)
+	assert.False(t, s.Interrupted)
+	assert.Nil(t, s.StopReason)
+	assert.Nil(t, s.ResumeLine)
+	assert.Equal(t, failures, s.FailuresFile)
 	assert.Len(t, srv.Contacts(), 200)
 }
 
@@ -148,12 +153,14 @@ func TestPushRefusedContactsAreFailures(t *testing.T) {
 		"--workers", "1", "--failures", failures, "--json"}, simEnv(srv), pr, &out, &errOut)
 	assert.Equal(t, exitFailed, code, errOut.String())
 	s := parseSummary(t, out.String())
-	assert.Equal(t, s.Read, s.Upserted+s.Failed)
+	assert.Equal(t, s.Read, s.Upserted+s.Failed+s.NotSent)
 	assert.Positive(t, s.Failed)
 	assert.Contains(t, errOut.String(), "stopped early")
 	assert.Contains(t, errOut.String(), "blocked")
+	require.NotNil(t, s.StopReason)
+	assert.Contains(t, *s.StopReason, "blocked")
 	recs := readFailures(t, failures)
-	assert.Len(t, recs, int(s.Failed))
+	assert.Len(t, recs, int(s.Failed+s.NotSent))
 	for _, rec := range recs {
 		require.NotNil(t, rec.ContactKey)
 		assert.Equal(t, fmt.Sprintf("DEMO-%07d", rec.Line), *rec.ContactKey, "line numbers follow the contacts")
@@ -226,7 +233,8 @@ func TestLineReaderLimits(t *testing.T) {
 		}
 		lr.Release(b)
 	}
-	require.NoError(t, lr.err)
+	_, err := lr.state()
+	require.NoError(t, err)
 	require.Len(t, got, 5)
 	for i, l := range got {
 		assert.EqualValues(t, i+1, l.num)
@@ -273,15 +281,14 @@ func TestPushInterrupt(t *testing.T) {
 	s := parseSummary(t, out.String())
 	assert.Positive(t, s.Read)
 	assert.GreaterOrEqual(t, s.Upserted, int64(40))
-	assert.Equal(t, s.Read, s.Upserted+s.Failed, "every record read was upserted or reported")
+	assert.Equal(t, s.Read, s.Upserted+s.Failed+s.NotSent, "every record read was upserted or reported")
+	assert.True(t, s.Interrupted)
 
 	failed := map[int64]bool{}
-	if s.Failed > 0 {
-		for _, rec := range readFailures(t, failures) {
-			failed[rec.Line] = true
-		}
+	for _, rec := range readFailures(t, failures) {
+		failed[rec.Line] = true
 	}
-	assert.Len(t, failed, int(s.Failed))
+	assert.Len(t, failed, int(s.Failed+s.NotSent))
 	for i := int64(1); i <= s.Read; i++ {
 		p := genProfile(1, int(i))
 		_, stored := srv.Contact(p.key)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -13,17 +14,21 @@ import (
 // Exit codes of the command.
 const (
 	exitOK     = 0 // all good
-	exitFailed = 1 // some records failed, validation found problems, interrupted
-	exitUsage  = 2 // usage, configuration or authentication error
+	exitFailed = 1 // some records failed or were not sent, validation found problems, interrupted
+	exitUsage  = 2 // usage, configuration or authentication error (found before anything was sent)
 )
 
-// env is what a command may use of the process: the environment and the
-// standard streams. Tests fill it with fakes.
+// env is what a command may use of the process: the environment, the
+// standard streams, and the second stop signal. Tests fill it with fakes.
 type env struct {
 	getenv func(string) string
 	stdin  io.Reader
 	stdout io.Writer
 	stderr io.Writer
+	// hard is done when the command must stop at once (a second Ctrl-C,
+	// or SIGTERM); its cause says which. The command's ctx is done at the
+	// first interrupt. nil: never.
+	hard context.Context
 }
 
 // command is one sub-command of sfmc.
@@ -48,7 +53,30 @@ func commands() []command {
 // run is the whole program: it parses args, runs the command and returns
 // the exit code. getenv reads the environment (os.Getenv in main).
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	return runEnv(ctx, &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}, args)
+}
+
+// runEnv is run with a whole env. A command interrupted (ctx done) exits 1
+// at least, whatever error the interrupt caused: 2 says that something
+// must be fixed, an interrupt does not.
+func runEnv(ctx context.Context, e *env, args []string) int {
+	if e.hard == nil {
+		e.hard = context.Background()
+	}
+	// A stop at once is an interrupt too.
+	ctx, interrupt := context.WithCancelCause(ctx)
+	defer interrupt(nil)
+	stop := context.AfterFunc(e.hard, func() { interrupt(context.Cause(e.hard)) })
+	defer stop()
+	code := dispatch(ctx, e, args)
+	if code == exitUsage && ctx.Err() != nil {
+		code = exitFailed
+	}
+	return code
+}
+
+func dispatch(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	if len(args) == 0 {
 		printUsage(stderr)
 		return exitUsage
@@ -105,8 +133,12 @@ Credentials come from the environment: SFMC_SUBDOMAIN, SFMC_CLIENT_ID,
 SFMC_CLIENT_SECRET (required), SFMC_ACCOUNT_ID, SFMC_SCOPE (optional),
 SFMC_AUTH_URL, SFMC_REST_URL (endpoint overrides).
 
-Exit codes: 0 all good; 1 some records failed or validation found problems;
-2 usage, configuration or authentication error.
+Exit codes: 0 all good; 1 some records failed or were not sent, validation
+found problems, or the command was interrupted; 2 usage, configuration or
+authentication error (push: found before anything was sent).
+
+Ctrl-C stops a command; push then lets the contacts already accepted finish
+(--drain-timeout), and a second Ctrl-C, or SIGTERM, stops it at once.
 
 Try it without a tenant:
   sfmc demo
@@ -117,19 +149,25 @@ Try it without a tenant:
 // (done, code): done is true when the command must return code at once
 // (--help, a bad flag, or unexpected positional arguments).
 func parseFlags(fs *flag.FlagSet, e *env, usage string, args []string) (bool, int) {
-	fs.SetOutput(e.stderr)
+	// The flag package prints the usage itself, for --help too: keep what
+	// it prints, so that --help prints the usage once, on stdout.
+	var parseOut bytes.Buffer
+	fs.SetOutput(&parseOut)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fmt.Fprintln(fs.Output(), "\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	fs.SetOutput(e.stderr)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(e.stdout)
 			fs.Usage()
 			return true, exitOK
 		}
-		return true, exitUsage // the flag package printed the error and usage
+		_, _ = e.stderr.Write(parseOut.Bytes()) // the error and the usage
+		return true, exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(e.stderr, "sfmc %s: unexpected argument %q (every input is a flag)\n", fs.Name(), fs.Arg(0))

@@ -5,24 +5,44 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 )
 
 // summary is the result of a push, printed at the end. Its JSON form has
-// exactly the keys of the contract (design.md §5).
+// the keys of the contract (design.md §5) and more.
+//
+// Accounting: every line read that holds a record (blank lines excluded)
+// ends up in exactly one of Upserted, Failed and NotSent, so Read ==
+// Upserted + Failed + NotSent; the failed and not-sent ones are the
+// records of the failures file.
 type summary struct {
-	Read      int64                     `json:"read"`      // input lines holding a record (blank lines excluded)
+	Read      int64                     `json:"read"`      // input lines holding a record, read in full
 	Upserted  int64                     `json:"upserted"`  // records SFMC accepted
-	Failed    int64                     `json:"failed"`    // records in the failures file
+	Failed    int64                     `json:"failed"`    // record errors, and contacts SFMC refused or did not answer
 	Segments  map[string]*segmentCounts `json:"segments"`  // per mapped segment, over upserted records
 	Requests  int64                     `json:"requests"`  // HTTP requests sent for contacts
 	Retries   int64                     `json:"retries"`   // requests beyond the first for a contact
 	Throttled int64                     `json:"throttled"` // 429 answers
 
-	failuresPath string   // the failures file, when Failed > 0
+	NotSent     int64 `json:"notSent"`     // records read but never sent (interrupt, a stop): replay them
+	Interrupted bool  `json:"interrupted"` // Ctrl-C or SIGTERM arrived before the end
+	// StopReason says why the run stopped before it had read the whole
+	// input and settled every record (null when it did not).
+	StopReason *string `json:"stopReason"`
+	// ResumeLine is the first input line not accounted for: every line
+	// before it is upserted or in the failures file. Null when every line
+	// of the input is accounted for.
+	ResumeLine     *int64  `json:"resumeLine"`
+	ElapsedSeconds float64 `json:"elapsedSeconds"`
+	// FailuresFile is the failures file's path; FailuresWritten the
+	// records in it (Failed + NotSent unless writing it failed).
+	FailuresFile    string `json:"failuresFile"`
+	FailuresWritten int64  `json:"failuresWritten"`
+
+	elapsed      time.Duration
 	segmentOrder []string // segment ids in mapping order
 	mappingIDs   []string // Mapping ID of each segment in segmentOrder
-	interrupted  bool
-	problem      string // an error that stopped the run early, if any
+	failuresLost int64    // records that could not be written to the failures file
 }
 
 // segmentCounts counts the statuses of one segment among upserted records.
@@ -32,6 +52,11 @@ type segmentCounts struct {
 	Exited   int64 `json:"exited"`
 }
 
+// ok reports whether the run was all good (exit code 0).
+func (s *summary) ok() bool {
+	return s.Failed == 0 && s.NotSent == 0 && !s.Interrupted && s.StopReason == nil && s.failuresLost == 0
+}
+
 // writeJSON prints the summary as one JSON document.
 func (s *summary) writeJSON(w io.Writer) error {
 	return json.NewEncoder(w).Encode(s)
@@ -39,16 +64,25 @@ func (s *summary) writeJSON(w io.Writer) error {
 
 // writeHuman prints the summary for a person.
 func (s *summary) writeHuman(w io.Writer) {
-	if s.interrupted {
-		fmt.Fprintln(w, "interrupted: stopped reading; records read so far were sent or reported")
+	if s.StopReason != nil {
+		fmt.Fprintln(w, "stopped early:", *s.StopReason)
 	}
-	if s.problem != "" {
-		fmt.Fprintln(w, "stopped early:", s.problem)
+	fmt.Fprintf(w, "read %d records: %d upserted, %d failed, %d not sent (%d requests, %d retries, %d throttled) in %v\n",
+		s.Read, s.Upserted, s.Failed, s.NotSent, s.Requests, s.Retries, s.Throttled, s.elapsed.Round(time.Millisecond))
+	if s.ResumeLine != nil {
+		fmt.Fprintf(w, "not finished: resume the input at line %d (every line before it is upserted or in the failures file)\n", *s.ResumeLine)
 	}
-	fmt.Fprintf(w, "read %d records: %d upserted, %d failed (%d requests, %d retries, %d throttled)\n",
-		s.Read, s.Upserted, s.Failed, s.Requests, s.Retries, s.Throttled)
-	if s.Failed > 0 && s.failuresPath != "" {
-		fmt.Fprintf(w, "failures written to %s (one JSON record per line: line, contactKey, error)\n", s.failuresPath)
+	switch {
+	case s.FailuresFile == "":
+	case s.failuresLost > 0:
+		fmt.Fprintf(w, "failures file %s is INCOMPLETE: %d records written, %d could not be written (see above)\n",
+			s.FailuresFile, s.FailuresWritten, s.failuresLost)
+	case s.FailuresWritten == 0:
+		fmt.Fprintf(w, "failures file %s: 0 records (nothing failed)\n", s.FailuresFile)
+	default:
+		fmt.Fprintf(w, "failures file %s: %d records (%d failed, %d not sent), each with its input line (it holds the profiles' data); "+
+			"replay them with: sfmc push --mapping FILE --input %s --failures OTHER-FILE\n",
+			s.FailuresFile, s.FailuresWritten, s.Failed, s.NotSent, s.FailuresFile)
 	}
 }
 

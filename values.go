@@ -161,7 +161,9 @@ func valueOf(v any) (value, error) {
 	case reflect.Bool:
 		return value{kindBool, strconv.FormatBool(rv.Bool())}, nil
 	}
-	return value{kindNumber, string(appendJSONValue(nil, v))}, nil
+	// A number: its JSON text (numbers cannot fail to encode).
+	b, _ := appendJSONValue(nil, v)
+	return value{kindNumber, string(b)}, nil
 }
 
 // String describes the value for an error: its kind and its text, quoted

@@ -8,6 +8,7 @@ require (
 	github.com/sfmc-go/sfmc v0.0.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/oauth2 v0.38.0
+	golang.org/x/time v0.16.0
 )
 
 require (
@@ -18,7 +19,6 @@ require (
 	go.uber.org/atomic v1.12.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
 )
 
 replace github.com/sfmc-go/sfmc => ../

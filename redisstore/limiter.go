@@ -9,6 +9,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 	"github.com/sfmc-go/sfmc"
+	"golang.org/x/time/rate"
 )
 
 // Limiter is an sfmc.Limiter shared through Redis: a GCRA limiter
@@ -23,7 +24,7 @@ type Limiter struct {
 	rl      *redis_rate.Limiter
 	key     string
 	limit   redis_rate.Limit
-	local   sfmc.Limiter
+	local   *rate.Limiter
 	timeout time.Duration
 	g       guard
 	turn    chan struct{}
@@ -54,7 +55,7 @@ func NewLimiter(rdb redis.UniversalClient, cfg sfmc.Config, perSecond float64, b
 		rl:      redis_rate.NewLimiter(rdb),
 		key:     newKeyspace(o.prefix, cfg).key("rate"),
 		limit:   limit,
-		local:   sfmc.NewRateLimiter(o.fallbackRate, o.fallbackBurst),
+		local:   rate.NewLimiter(rate.Limit(o.fallbackRate), o.fallbackBurst),
 		timeout: o.timeout,
 		g:       guard{retry: o.retryInterval},
 		turn:    make(chan struct{}, 1),

@@ -94,6 +94,11 @@ const (
 		"and that SFMC_SUBDOMAIN is the first label of its Authentication Base URI (and SFMC_ACCOUNT_ID, if set, a business unit it may access)"
 )
 
+// adviceRejected is printed when REST refuses a freshly fetched token.
+const adviceRejected = "what to do: the API integration was rejected although its tokens are issued: check in Marketing Cloud Setup > Installed Packages " +
+	"that the package is enabled, that its API integration has the scopes list_and_subscribers_read and list_and_subscribers_write, " +
+	"and that SFMC_ACCOUNT_ID (if set) is a business unit it may access"
+
 // advice returns what to do about err, or "".
 func advice(err error) string {
 	switch {
@@ -101,6 +106,8 @@ func advice(err error) string {
 		return adviceIP
 	case errors.Is(err, sfmc.ErrInvalidCredentials):
 		return adviceCredentials
+	case errors.Is(err, sfmc.ErrUnauthorized):
+		return adviceRejected
 	}
 	return ""
 }

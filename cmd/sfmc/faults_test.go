@@ -34,13 +34,15 @@ func TestPushFaultMatrix(t *testing.T) {
 		opts   []sfmctest.ServerOption
 		args   []string
 		during func(*sfmctest.Server)
-		block  bool // 50200: the push stops early, by design
+		block  bool // 50200 with --fail-on-block: the push stops early, by design
 	}
 	fast := sfmctest.WithRetryAfter(5 * time.Millisecond)
 	cells := []cell{
 		{name: "none"},
 		{name: "429 storm 30%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault429, 0.3), fast}},
-		{name: "429/50200 block 5%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultBlocked, 0.05)}, block: true},
+		{name: "429/50200 block 5% --fail-on-block", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultBlocked, 0.05)},
+			args: []string{"--fail-on-block"}, block: true},
+		{name: "50200 block 1s at request 30", opts: []sfmctest.ServerOption{sfmctest.WithBlockAt(30, time.Second)}},
 		{name: "500 10%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault500, 0.1)}},
 		{name: "503 10% + Retry-After", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault503, 0.1), fast}},
 		{name: "drop before write 5%", opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.FaultDrop, 0.05)}},

@@ -169,7 +169,7 @@ func TestPushReplaysFailures(t *testing.T) {
 		_, _ = io.WriteString(pw, strings.Join(lines, "\n")+"\n")
 		pw.Close()
 	}()
-	r := runWith(context.Background(), nil, simEnv(srv), pr, "push", "--mapping", mapping, "--workers", "1", "--failures", first, "--json")
+	r := runWith(context.Background(), nil, simEnv(srv), pr, "push", "--mapping", mapping, "--workers", "1", "--fail-on-block", "--failures", first, "--json")
 	require.Equal(t, exitFailed, r.code, r.stderr)
 	s1 := parseSummary(t, r.stdout)
 	require.EqualValues(t, 30, s1.Read, r.stderr)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -20,7 +22,7 @@ import (
 )
 
 const pushUsage = `Usage: sfmc push --mapping FILE [--input FILE|-] [--workers N] [--rate R] [--failures FILE]
-                 [--drain-timeout D] [--json]
+                 [--drain-timeout D] [--fail-on-block] [--json]
 
 Streams NDJSON profiles (one JSON object per line, read line by line, never
 all at once: each line goes on as soon as it is read, however slow the
@@ -53,10 +55,22 @@ mapping) file.
 At the end a summary: on stderr for a person, or with --json only this JSON
 on stdout: {"read","upserted","failed","segments":{ID:{"realized","existing",
 "exited"}},"requests","retries","throttled","notSent","interrupted",
-"stopReason","resumeLine","elapsedSeconds","failuresFile","failuresWritten"}
-(segments count upserted records; stopReason and resumeLine are null unless
-the run stopped early; resumeLine is the first input line not accounted for).
-On a terminal stderr shows a live progress bar.
+"stopReason","resumeLine","elapsedSeconds","failuresFile","failuresWritten",
+"rate"} (segments count upserted records; stopReason and resumeLine are null
+unless the run stopped early; resumeLine is the first input line not
+accounted for; rate is the pace at the end, requests per second). On a
+terminal stderr shows a live progress bar.
+
+Pace: SFMC publishes no rate limit, so without --rate push finds the
+tenant's pace itself (from 20 requests/s, faster while answers are clean,
+slower on 429 and 503), and sizes the requests in flight from that pace and
+the latency (up to --max-workers); --rate R makes R the most it sends, and
+--workers N a fixed number in flight. A 429 with errorcode 50200 ("requests
+temporarily blocked") pauses every request, for a growing time, probes one
+request at a time until the block ends, and goes on at a lower pace: the
+contacts wait (a warning says so); --fail-on-block stops the run instead.
+REST refusing a freshly fetched token (a revoked or mis-scoped integration)
+stops the run at once: exit 2.
 
 At the end of the input push waits for every contact to get its outcome,
 however long the rate or the tenant makes that. Ctrl-C stops reading and
@@ -68,9 +82,10 @@ and the failures file are written, with every record not sent listed.
 
 Exit codes: 0 every record upserted; 1 some records failed or were not
 sent, the run stopped early, or it was interrupted (also while the
-attributes load); 2 usage, configuration or authentication error, invalid
-mapping, unreadable input or unwritable failures file, found before
-anything was sent.
+attributes load); 2 usage, configuration or authentication error (also when
+SFMC refuses the credentials, the IP address or the integration in the
+middle of a run), invalid mapping, unreadable input or unwritable failures
+file, found before anything was sent.
 
 Example:
   sfmc push --mapping mapping.json --input profiles.ndjson --workers 16 --rate 200
@@ -84,8 +99,10 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
 	mappingPath := fs.String("mapping", "", "mapping `file` (JSON; required)")
 	input := fs.String("input", "-", "NDJSON profiles `file`, or - for stdin")
-	workers := fs.Int("workers", sfmc.DefaultUpserterWorkers, "concurrent requests")
-	rate := fs.Float64("rate", 0, "client-side limit in requests per `second` (0: none)")
+	workers := fs.Int("workers", 0, "a fixed number of concurrent requests (0: sized from the pace and the latency, up to --max-workers)")
+	maxWorkers := fs.Int("max-workers", sfmc.DefaultMaxWorkers, "the most concurrent requests when --workers is 0")
+	rate := fs.Float64("rate", 0, "the most requests per `second` (0: find the tenant's pace, starting at 20/s)")
+	failOnBlock := fs.Bool("fail-on-block", false, "stop the run when SFMC blocks the requests (429, errorcode 50200) instead of pausing until the block ends")
 	failures := fs.String("failures", "sfmc-failures.ndjson", "failure records `file` (NDJSON), created or truncated before anything is sent")
 	drain := fs.Duration("drain-timeout", defaultDrainTimeout, "after Ctrl-C, how long the contacts already accepted get to finish (0: stop at once)")
 	asJSON := fs.Bool("json", false, "print only the summary JSON on stdout")
@@ -100,7 +117,10 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		errorf(e, "push", "--failures FILE must name a file")
 		return exitUsage
 	case *workers < 0:
-		errorf(e, "push", "--workers must be positive, got %d", *workers)
+		errorf(e, "push", "--workers must be positive, or 0 to size the concurrency from the pace, got %d", *workers)
+		return exitUsage
+	case *maxWorkers < 1:
+		errorf(e, "push", "--max-workers must be positive, got %d", *maxWorkers)
 		return exitUsage
 	case *rate < 0:
 		errorf(e, "push", "--rate must be 0 (no limit) or positive, got %v", *rate)
@@ -126,7 +146,11 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		errorf(e, "push", "%v", err)
 		return exitUsage
 	}
-	extra := []sfmc.Option{sfmc.WithHTTPClient(httpClient(max(*workers, sfmc.DefaultUpserterWorkers)))}
+	conc := *maxWorkers
+	if *workers > 0 {
+		conc = *workers
+	}
+	extra := []sfmc.Option{sfmc.WithHTTPClient(httpClient(conc))}
 	if *rate > 0 {
 		// A burst of a few requests lets the limiter catch up when a timer
 		// fires late; with a burst of 1 that time is lost (about 8% of the
@@ -141,7 +165,8 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	if pm == nil {
 		return code
 	}
-	opts := pushOptions{workers: *workers, failuresPath: *failures, drainTimeout: *drain, hard: e.hard, notify: e.stderr}
+	opts := pushOptions{workers: *workers, maxWorkers: *maxWorkers, failOnBlock: *failOnBlock,
+		failuresPath: *failures, drainTimeout: *drain, hard: e.hard, notify: e.stderr}
 	if !*asJSON && isTerminal(e.stderr) {
 		opts.progress = e.stderr
 	}
@@ -242,7 +267,12 @@ func reportPush(e *env, s *summary, asJSON, demo bool) int {
 			s.writeSegmentTable(w)
 		}
 	}
-	if !s.ok() {
+	switch {
+	case s.authStop:
+		// The credentials, the IP allowlist or the integration were
+		// refused: an authentication error, whatever was sent before.
+		return exitUsage
+	case !s.ok():
 		return exitFailed
 	}
 	return exitOK
@@ -250,7 +280,9 @@ func reportPush(e *env, s *summary, asJSON, demo bool) int {
 
 // pushOptions tunes push.
 type pushOptions struct {
-	workers      int
+	workers      int             // fixed concurrency, or 0 to size it from the pace
+	maxWorkers   int             // bound of the sized concurrency (0: the default)
+	failOnBlock  bool            // a 50200 block stops the run
 	failuresPath string          // created or truncated before anything is sent
 	drainTimeout time.Duration   // after an interrupt (ctx done), how long accepted contacts get
 	hard         context.Context // when done: stop at once (nil: never)
@@ -297,6 +329,10 @@ type pusher struct {
 
 	problemMu sync.Mutex
 	problem   string // first fatal alert
+
+	authStop    atomic.Bool // the run stopped on credentials, the IP allowlist or a rejected integration
+	notify      io.Writer   // warnings go there, when set
+	failOnBlock bool
 }
 
 // segmentCounter counts one segment's statuses among upserted records.
@@ -334,15 +370,18 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		p.segIDs = append(p.segIDs, sg.ID)
 	}
 	p.counts = make([]segmentCounter, len(p.segIDs))
-	workers := o.workers
-	if workers <= 0 {
-		workers = sfmc.DefaultUpserterWorkers
+	conc := o.workers
+	if conc <= 0 {
+		conc = cmp.Or(o.maxWorkers, sfmc.DefaultMaxWorkers)
 	}
+	p.notify, p.failOnBlock = o.notify, o.failOnBlock
 	up, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{
-		Workers:   workers,
-		QueueSize: max(64, 4*workers),
-		OnResult:  p.onResult,
-		OnAlert:   p.onAlert,
+		Workers:     o.workers,
+		MaxWorkers:  o.maxWorkers,
+		QueueSize:   max(64, 4*conc),
+		FailOnBlock: o.failOnBlock,
+		OnResult:    p.onResult,
+		OnAlert:     p.onAlert,
 	})
 	if err != nil {
 		_ = fails.Close()
@@ -406,8 +445,9 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 	st := up.Stats()
 	s := &summary{
 		Read: p.read.Load(), Upserted: p.upserted.Load(), Failed: p.failed.Load(), NotSent: p.notSent.Load(),
-		Requests: st.Requests, Retries: st.Retried, Throttled: st.Throttled,
+		Requests: st.Requests, Retries: st.Retried, Throttled: st.Throttled, Rate: math.Round(st.Rate*10) / 10,
 		Interrupted:  interrupted,
+		authStop:     p.authStop.Load(),
 		elapsed:      time.Since(start),
 		FailuresFile: o.failuresPath, FailuresWritten: written, failuresLost: lost,
 	}
@@ -775,20 +815,40 @@ func (p *pusher) onResult(o sfmc.Outcome) {
 }
 
 // onAlert keeps the first alert that stops the run (credentials, IP
-// allowlist, blocked) for the summary, with what to do.
+// allowlist, the integration rejected, a block with --fail-on-block) for the
+// summary, with what to do; the others (a block the client waits out,
+// shared state lost) are warnings on stderr.
 func (p *pusher) onAlert(a sfmc.Alert) {
-	if a.Kind == sfmc.AlertFailureRatio {
-		return
-	}
 	msg := a.Message
 	if adv := advice(a.Err); adv != "" {
 		msg += " — " + adv
+	}
+	switch a.Kind {
+	case sfmc.AlertFailureRatio:
+		return
+	case sfmc.AlertInvalidCredentials, sfmc.AlertIPNotAllowlisted, sfmc.AlertUnauthorized:
+		p.authStop.Store(true)
+	case sfmc.AlertBlocked:
+		if !p.failOnBlock {
+			p.warn(msg)
+			return
+		}
+	default:
+		p.warn(msg)
+		return
 	}
 	p.problemMu.Lock()
 	if p.problem == "" {
 		p.problem = msg
 	}
 	p.problemMu.Unlock()
+}
+
+// warn prints a condition the run goes on through.
+func (p *pusher) warn(msg string) {
+	if p.notify != nil {
+		fmt.Fprintln(p.notify, "sfmc push: warning:", msg)
+	}
 }
 
 // identityOf returns the contact key found at path in a profile, exactly

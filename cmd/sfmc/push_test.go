@@ -150,7 +150,7 @@ func TestPushRefusedContactsAreFailures(t *testing.T) {
 	}()
 	var out, errOut syncBuffer
 	code := run(context.Background(), []string{"push", "--mapping", writeMapping(t, demoMapping()),
-		"--workers", "1", "--failures", failures, "--json"}, simEnv(srv), pr, &out, &errOut)
+		"--workers", "1", "--fail-on-block", "--failures", failures, "--json"}, simEnv(srv), pr, &out, &errOut)
 	assert.Equal(t, exitFailed, code, errOut.String())
 	s := parseSummary(t, out.String())
 	assert.Equal(t, s.Read, s.Upserted+s.Failed+s.NotSent)
@@ -361,4 +361,49 @@ func BenchmarkPush100k(b *testing.B) {
 	b.ReportMetric(float64(peak.Load())/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(n), "contacts/op")
 	_ = os.Remove(filepath.Join(dir, "f"))
+}
+
+// Issue 11, item 3: REST answers 401 to every token it issues (a revoked
+// or mis-scoped integration). push stops after a handful of requests, asks
+// for at most 3 tokens, and exits 2 saying the integration was rejected:
+// before anything is sent (the catalog read is refused), and in the middle
+// of a run.
+func TestPushIntegrationRejected(t *testing.T) {
+	t.Parallel()
+	t.Run("at the start", func(t *testing.T) {
+		t.Parallel()
+		srv := newSim(t, sfmctest.WithFaultRate(sfmctest.Fault401, 1))
+		r := runCLI(context.Background(), simEnv(srv), profilesNDJSON(t, 20), "push", "--mapping", writeMapping(t, demoMapping()),
+			"--failures", filepath.Join(t.TempDir(), "failures.ndjson"), "--json")
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "rejected")
+		assert.Contains(t, r.stderr, "list_and_subscribers_write", "says what to check")
+		st := srv.Stats()
+		assert.LessOrEqual(t, st.TokenRequests, int64(3))
+		assert.LessOrEqual(t, st.RESTRequests, int64(2))
+	})
+	t.Run("mid-run", func(t *testing.T) {
+		t.Parallel()
+		srv := newSim(t)
+		pr, pw := io.Pipe()
+		go func() {
+			for srv.Stats().RESTRequests < 1 { // the catalog is read
+				time.Sleep(time.Millisecond)
+			}
+			srv.SetFaultRate(sfmctest.Fault401, 1)
+			_, _ = io.WriteString(pw, profilesNDJSON(t, 300))
+			pw.Close()
+		}()
+		const workers = 16
+		r := runWith(context.Background(), nil, simEnv(srv), pr, "push", "--mapping", writeMapping(t, demoMapping()),
+			"--workers", fmt.Sprint(workers), "--failures", filepath.Join(t.TempDir(), "failures.ndjson"), "--json")
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		s := parseSummary(t, r.stdout)
+		assert.Equal(t, s.Read, s.Upserted+s.Failed+s.NotSent, "every record accounted for")
+		require.NotNil(t, s.StopReason)
+		assert.Contains(t, *s.StopReason, "rejected")
+		st := srv.Stats()
+		assert.LessOrEqual(t, st.TokenRequests, int64(3))
+		assert.LessOrEqual(t, st.ByStatus[401], int64(2*workers), "about two requests per worker")
+	})
 }

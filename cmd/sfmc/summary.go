@@ -38,11 +38,15 @@ type summary struct {
 	// records in it (Failed + NotSent unless writing it failed).
 	FailuresFile    string `json:"failuresFile"`
 	FailuresWritten int64  `json:"failuresWritten"`
+	// Rate is the client's pace at the end, in requests per second: the
+	// configured --rate, or the pace it found (see sfmc.WithRateLimit).
+	Rate float64 `json:"rate"`
 
 	elapsed      time.Duration
 	segmentOrder []string // segment ids in mapping order
 	mappingIDs   []string // Mapping ID of each segment in segmentOrder
 	failuresLost int64    // records that could not be written to the failures file
+	authStop     bool     // stopped on credentials, the IP allowlist or a rejected integration (exit 2)
 }
 
 // segmentCounts counts the statuses of one segment among upserted records.
@@ -67,8 +71,8 @@ func (s *summary) writeHuman(w io.Writer) {
 	if s.StopReason != nil {
 		fmt.Fprintln(w, "stopped early:", *s.StopReason)
 	}
-	fmt.Fprintf(w, "read %d records: %d upserted, %d failed, %d not sent (%d requests, %d retries, %d throttled) in %v\n",
-		s.Read, s.Upserted, s.Failed, s.NotSent, s.Requests, s.Retries, s.Throttled, s.elapsed.Round(time.Millisecond))
+	fmt.Fprintf(w, "read %d records: %d upserted, %d failed, %d not sent (%d requests, %d retries, %d throttled, pace %.0f/s) in %v\n",
+		s.Read, s.Upserted, s.Failed, s.NotSent, s.Requests, s.Retries, s.Throttled, s.Rate, s.elapsed.Round(time.Millisecond))
 	if s.ResumeLine != nil {
 		fmt.Fprintf(w, "not finished: resume the input at line %d (every line before it is upserted or in the failures file)\n", *s.ResumeLine)
 	}

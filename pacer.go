@@ -90,23 +90,24 @@ func newAIMD(ceiling float64) aimd {
 // the rate, so a clean round may increase it.
 func (a *aimd) saturate() { a.saturated = true }
 
-// observe records one answer of class k at now; latency is the client's
+// observe records one answer (its signal) at now; latency is the client's
 // current round-trip estimate. It reports whether the rate changed.
-func (a *aimd) observe(now time.Time, k answerClass, latency time.Duration) bool {
+func (a *aimd) observe(now time.Time, sig Signal, latency time.Duration) bool {
+	congestion := sig == SignalThrottled || sig == SignalBlocked
 	switch {
-	case k.failure():
+	case congestion || sig == SignalFailure:
 		a.answers++
 		a.failures++
-	case k == classOK:
+	case sig == SignalSuccess:
 		a.answers++
 	}
 	changed := false
-	if k.congestion() {
+	if congestion {
 		first := !a.congested // one cut per round at most
 		a.congested = true
 		if first && !now.Before(a.holdUntil) {
 			factor := cutThrottled
-			if k == classBlocked {
+			if sig == SignalBlocked {
 				factor = cutBlocked
 			}
 			a.cut(now, factor, latency)
@@ -163,27 +164,72 @@ func (a *aimd) cut(now time.Time, factor float64, latency time.Duration) {
 	a.holdUntil = now.Add(max(roundMin, 2*latency))
 }
 
+// PaceController is the client's pacing arithmetic (slow start, then AIMD;
+// see WithRateLimit), exported for AdaptiveLimiter implementations that
+// keep one pace for several processes, such as redisstore.Limiter: each
+// process feeds it its own answers and shares the rate it arrives at. It
+// reads no clock (Observe takes the time) and is not safe for concurrent
+// use.
+type PaceController struct{ a aimd }
+
+// NewPaceController returns a controller whose rate never exceeds ceiling
+// (math.Inf(1) for none: it then starts at 20 requests per second in slow
+// start; with a ceiling it starts at the ceiling).
+func NewPaceController(ceiling float64) *PaceController {
+	if !(ceiling > 0) {
+		ceiling = math.Inf(1)
+	}
+	return &PaceController{a: newAIMD(ceiling)}
+}
+
+// Observe feeds the answer to one attempt, received at now, and returns
+// the rate in requests per second and whether this answer changed it.
+func (p *PaceController) Observe(now time.Time, a Answer) (rate float64, changed bool) {
+	changed = p.a.observe(now, a.Signal, a.RTT)
+	return p.a.rate, changed
+}
+
+// Saturated records that the limiter held a request back (demand exceeds
+// the rate): only then may a clean round raise the rate.
+func (p *PaceController) Saturated() { p.a.saturate() }
+
+// Rate returns the current rate in requests per second.
+func (p *PaceController) Rate() float64 { return p.a.rate }
+
+// SetRate makes r the current rate, kept between the floor and the
+// ceiling: for example the fleet's rate, read from a shared store. A rate
+// above the remembered peak raises the peak.
+func (p *PaceController) SetRate(r float64) {
+	if r != r || r <= 0 {
+		return
+	}
+	p.a.rate = min(max(r, p.a.floor), p.a.ceiling)
+	p.a.peak = max(p.a.peak, p.a.rate)
+}
+
 // pacer is the client's default adaptive Limiter: an x/time/rate token
 // bucket whose rate aimd sets from the answers the transport reports.
 type pacer struct {
 	mu    sync.Mutex
-	ctl   aimd
+	ctl   PaceController
 	burst int // fixed burst, or 0 to derive it from the rate
 	lim   *rate.Limiter
 }
 
 func newPacer(ceiling float64, burst int) *pacer {
-	p := &pacer{ctl: newAIMD(ceiling), burst: burst}
-	p.lim = rate.NewLimiter(rate.Limit(p.ctl.rate), p.burstFor(p.ctl.rate))
+	p := &pacer{ctl: *NewPaceController(ceiling), burst: burst}
+	p.lim = rate.NewLimiter(rate.Limit(p.ctl.Rate()), BurstFor(p.ctl.Rate(), burst))
 	return p
 }
 
-// burstFor is the limiter's burst at rate r: a few requests, so that a
-// timer firing late does not lose throughput for good (measured: ~92% of R
-// with a burst of 1, ~99% with 5), but never a large burst at once.
-func (p *pacer) burstFor(r float64) int {
-	if p.burst > 0 {
-		return p.burst
+// BurstFor is the limiter burst the client uses at rate r: fixed when
+// fixed > 0 (WithRateLimit's), else a few requests, so that a timer firing
+// late does not lose throughput for good (measured: ~92% of R with a burst
+// of 1, ~99% with 5), but never a large burst at once: r/20, between 1 and
+// 10.
+func BurstFor(r float64, fixed int) int {
+	if fixed > 0 {
+		return fixed
 	}
 	return int(min(max(r/20, 1), 10))
 }
@@ -193,7 +239,7 @@ func (p *pacer) Wait(ctx context.Context) error {
 	now := time.Now()
 	p.mu.Lock()
 	if p.lim.TokensAt(now) < 1 {
-		p.ctl.saturate()
+		p.ctl.Saturated()
 	}
 	p.mu.Unlock()
 	return p.lim.Wait(ctx)
@@ -203,9 +249,9 @@ func (p *pacer) Wait(ctx context.Context) error {
 func (p *pacer) observe(k answerClass, latency time.Duration) {
 	now := time.Now()
 	p.mu.Lock()
-	if p.ctl.observe(now, k, latency) {
-		p.lim.SetLimitAt(now, rate.Limit(p.ctl.rate))
-		p.lim.SetBurstAt(now, p.burstFor(p.ctl.rate))
+	if r, changed := p.ctl.Observe(now, Answer{Signal: signalOf(k), RTT: latency}); changed {
+		p.lim.SetLimitAt(now, rate.Limit(r))
+		p.lim.SetBurstAt(now, BurstFor(r, p.burst))
 	}
 	p.mu.Unlock()
 }
@@ -214,5 +260,5 @@ func (p *pacer) observe(k answerClass, latency time.Duration) {
 func (p *pacer) Rate() float64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.ctl.rate
+	return p.ctl.Rate()
 }

@@ -156,7 +156,6 @@ func (ts *tokenSource) refresh(call *refreshCall) {
 	rejected := ts.rejected
 	ts.mu.Unlock()
 	tok, rest, err := ts.obtain(ctx, rejected)
-	ts.redact.scrub(err)
 	ts.mu.Lock()
 	if err != nil {
 		ts.lastErr, ts.lastFail = err, time.Now()
@@ -400,7 +399,7 @@ func (ts *tokenSource) fetch(ctx context.Context) (*oauth2.Token, string, error)
 		}
 		return nil, "", fmt.Errorf("sfmc: token request to %s: reading answer: %w", ts.tokenURL, err)
 	}
-	return parseTokenAnswer(resp.StatusCode, resp.Header, body, ts.tokenURL, sent, ts.restURL)
+	return parseTokenAnswer(resp.StatusCode, resp.Header, ts.redact.body(body), ts.tokenURL, sent, ts.restURL)
 }
 
 // parseTokenAnswer turns a token endpoint answer into a token, the REST

@@ -768,7 +768,6 @@ func (c *Client) finish(ctx context.Context, method, clean string, st *callState
 		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}
-		err = c.redact.scrub(err, st.token)
 		c.logCall(ctx, method, clean, 0, st.attempts, start, err)
 		if st.unanswered && method != http.MethodGet {
 			return nil, fmt.Errorf("sfmc: %s %s: %w (%w)", method, clean, err, ErrOutcomeUnknown)
@@ -793,7 +792,8 @@ func (c *Client) finish(ctx context.Context, method, clean string, st *callState
 		c.logCall(ctx, method, clean, resp.StatusCode, st.attempts, start, nil)
 		return body, nil
 	}
-	apiErr := c.redact.scrub(decodeAPIError(resp.StatusCode, method, clean, body, resp.Header.Get("X-Request-Id"), st.retryAfter), st.token)
+	body = c.redact.body(body, st.token)
+	apiErr := decodeAPIError(resp.StatusCode, method, clean, body, resp.Header.Get("X-Request-Id"), st.retryAfter)
 	if st.class == classRejected {
 		apiErr = &rejectedError{apiErr}
 	}

@@ -864,8 +864,7 @@ func (s *ContactsService) answer(key string, resp []byte, err error) (*ContactRe
 	if err != nil {
 		return nil, contactRefusal(key, err)
 	}
-	res, err := decodeContactResult(key, resp)
-	return res, s.c.redact.scrub(err)
+	return decodeContactResult(key, s.c.redact.body(resp))
 }
 
 // SearchByEmail looks up the contact keys of email addresses with POST

@@ -25,6 +25,8 @@ import (
 // on.) It answers the token route and PATCH /contacts/v1/contacts.
 type fakeTenant struct {
 	latency time.Duration
+	// latencyFor, when set, is the latency of the n-th request instead.
+	latencyFor func(n int64) time.Duration
 	// answer, when set, answers instead of the tenant (after the latency)
 	// when it returns a status; 0 lets the tenant answer.
 	answer func(now time.Time, n int64) (status int, body string)
@@ -77,9 +79,13 @@ func (ft *fakeTenant) RoundTrip(req *http.Request) (*http.Response, error) {
 		ft.conc--
 		ft.mu.Unlock()
 	}()
-	if ft.latency > 0 {
+	lat := ft.latency
+	if ft.latencyFor != nil {
+		lat = ft.latencyFor(n)
+	}
+	if lat > 0 {
 		select {
-		case <-time.After(ft.latency):
+		case <-time.After(lat):
 		case <-req.Context().Done():
 			return nil, req.Context().Err()
 		}
@@ -128,6 +134,13 @@ func (ft *fakeTenant) stats(from, to int64) (requests, ok, throttled int, okIn i
 		}
 	}
 	return int(ft.n), ft.byCode[200], ft.byCode[429], okIn
+}
+
+// requests returns the REST requests received so far.
+func (ft *fakeTenant) requests() int64 {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.n
 }
 
 func (ft *fakeTenant) requestsIn(from, to int64) int {

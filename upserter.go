@@ -690,15 +690,20 @@ func (u *Upserter) end(e *entry, res *ContactResult, err error) {
 
 // deliver reports the outcome of every Add merged into e.
 func (u *Upserter) deliver(e *entry, res *ContactResult, err error, attempts int) {
+	stopped := u.fatalErr() != nil // failures from a stop are alerted already
 	for _, t := range e.tickets {
 		o := Outcome{Key: e.contact.Key, Result: res, Err: err, Attempts: attempts, Coalesced: t.coalesced, Tag: t.tag}
+		u.callResult(o)
+		// Counted once delivered, so that Close sees a blocked OnResult
+		// as no progress.
 		if err == nil {
 			u.succeeded.Add(1)
 		} else {
 			u.failed.Add(1)
 		}
-		u.callResult(o)
-		u.alerts.outcome(err != nil)
+		if !stopped {
+			u.alerts.outcome(err != nil)
+		}
 		u.flushes.done(t.ep)
 	}
 }

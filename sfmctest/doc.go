@@ -67,10 +67,11 @@
 // # Request processing order
 //
 // Every request is counted and logged. REST requests (every path but
-// /v2/token) then go through, in order: latency, the tenant rate limit,
-// injected faults, authentication, and the route handler. So a throttled
-// or faulted request is answered even without a valid token, and an
-// unknown path without a token gets 401 rather than 404.
+// /v2/token) then go through, in order: the 50200 block (whose triggers
+// see the request as it arrives), latency, the tenant rate limit, injected
+// faults, per-key faults, authentication, and the route handler. So a
+// throttled or faulted request is answered even without a valid token, and
+// an unknown path without a token gets 401 rather than 404.
 //
 // # Options
 //
@@ -107,8 +108,15 @@
 //   - WithAddr(addr): listen on a fixed address instead of a random port.
 //   - WithIPAllowlistRejection(): the token endpoint answers 400
 //     invalid_grant with SFMC's IP-allowlist description.
+//   - WithKeyFault(key, f): every write of the contact key fails with f (a
+//     contact that always fails, whatever the others do).
+//   - WithBlockAbove(n, d): SFMC's 50200 block, for d, whenever more than
+//     n REST requests are in progress at once; WithBlockAt(n, d): from the
+//     n-th REST request on. During a block every REST request answers 429
+//     with errorcode 50200 and no Retry-After; Stats.Blocks counts them.
 //
-// The matching methods (FailNext, SetFaultRate, SetLatency, SetRateLimit,
+// The matching methods (FailNext, SetFaultRate, FailKey, Block,
+// SetLatency, SetRateLimit — a tenant limit may change mid-run —,
 // SetTokenTTL, RejectIP, RevokeTokens, AddAttribute) change the behaviour
 // of a running server. Contact, Contacts, Requests and Stats inspect it;
 // Reset clears its data between test cases.
@@ -118,8 +126,13 @@
 // Fault429 (429, errorcode 50100, Retry-After), FaultBlocked (429,
 // errorcode 50200, no Retry-After), Fault500, Fault503 (503, errorcode
 // 50300, Retry-After), FaultDrop (the connection is closed without an
-// answer before the request is applied) and FaultDropAfterWrite (the
-// request is applied, then the connection is closed without an answer).
+// answer before the request is applied), FaultDropAfterWrite (the request
+// is applied, then the connection is closed without an answer), Fault401
+// (401 Not Authorized whatever the token: an integration REST refuses
+// although its tokens are issued) and Fault501 (501, a 5xx no retry
+// cures). Each can be injected for the next N requests (FailNext), for a
+// seeded fraction of them (WithFaultRate, SetFaultRate) or for every write
+// of one contact key (WithKeyFault, FailKey).
 //
 // # Known differences from real SFMC
 //

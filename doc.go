@@ -5,112 +5,137 @@
 // integration's client id and secret, discover the tenant's attributes,
 // map profile fields and segment statuses onto Email Demographics and Email
 // Addresses attributes, and upsert contacts at high throughput inside
-// SFMC's rate limits.
+// SFMC's limits, losing nothing.
+//
+//	client, err := sfmc.NewClient(sfmc.Config{
+//		Subdomain:    "mcq4jrssqdlyc4lph19nnqgzzs84",
+//		ClientID:     os.Getenv("SFMC_CLIENT_ID"),
+//		ClientSecret: os.Getenv("SFMC_CLIENT_SECRET"),
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	u, err := sfmc.NewUpserter(client, sfmc.UpserterConfig{
+//		OnResult: func(o sfmc.Outcome) { /* one outcome per Add */ },
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	for c := range contacts {
+//		if err := u.Add(ctx, c); err != nil {
+//			return err
+//		}
+//	}
+//	return u.Close(ctx)
 //
 // # Client
 //
-// NewClient validates a Config and options without a network call. The
-// Client gets an OAuth2 client-credentials token from
+// [NewClient] validates a [Config] and [Option] values without a network
+// call. The [Client] gets an OAuth2 client-credentials token from
 // https://{subdomain}.auth.marketingcloudapis.com/v2/token, caches it,
 // refreshes it a margin before it expires (one request in flight however
 // many goroutines ask), and sends REST calls to the rest_instance_url the
 // token answer names. Every call goes through one pipeline: build URL →
-// cool-down → limiter → token → send with retries → decode or typed error.
+// cool-down → block probe → pace → token → send → decode or typed error.
 //
-//   - Retries (github.com/hashicorp/go-retryablehttp): connection errors,
-//     429 (errorcode 50100) and 500/502/503/504 for idempotent methods
-//     (GET, PATCH); POST only on 429 and 503, which say the request was not
-//     processed. Retry-After (header, else the body's retryAfter) is
-//     honoured up to the maximum wait; full jitter otherwise.
-//   - A 429 with Retry-After pauses every request of the client until it
-//     has passed (one shared Cooldown). A 429 with errorcode 50200
-//     ("blocked") is never retried: ErrBlocked.
-//   - A REST 401 drops the token and retries the request once with a new one.
-//   - The client-side Limiter (golang.org/x/time/rate by default; an
-//     interface so a shared limiter can be plugged in) is paid on every
-//     attempt, retries included.
-//   - Redirects to another host are refused, so the token never leaves the
-//     tenant's REST host.
+// One policy, in retry.go, classifies every answer and decides retries and
+// waits, for direct calls ([ContactsService], [AttributeSetsService]: up to
+// [WithRetry]'s count) and for the [Upserter] (single attempts; its
+// MaxAttempts counts every request of a contact):
+//
+//   - 429 (errorcode 50100) and 503 are retried, POST too, after
+//     Retry-After (header, else body), capped; a 429 pauses the whole
+//     client (one shared [Cooldown]).
+//   - 500, 502, 504 and attempts without an answer are retried for GET and
+//     PATCH; a write whose last attempt got no answer matches
+//     [ErrOutcomeUnknown]. 501, 596 and other 4xx are not retried.
+//   - A REST 401 is retried once with a new token; a 401 on that new token
+//     means the integration is rejected ([ErrUnauthorized], and an
+//     Upserter stops with [AlertUnauthorized]).
+//   - A 429 with errorcode 50200 ("temporarily blocked") pauses the whole
+//     client — Retry-After, else 5 s doubling to 5 minutes — then probes
+//     one request at a time until the block ends; an Upserter's contacts
+//     wait ([UpserterConfig].FailOnBlock fails fast instead). Direct calls
+//     return [ErrBlocked].
+//   - A [RetryBudget] ([WithRetryBudget]) bounds what retries add on a
+//     failing tenant.
+//
+// SFMC publishes no rate limit, so the client finds the tenant's pace
+// itself: slow start from 20 requests per second, then AIMD on a token
+// bucket (cut on 429, 503 and 50200, halved while most answers fail, grown
+// while clean). [WithRateLimit] makes a rate the ceiling; [WithLimiter] adds
+// a shared [Limiter], and an [AdaptiveLimiter] (such as redisstore.Limiter)
+// replaces the client's own pace with one shared by a fleet.
+// [PaceController] is that arithmetic, for such limiters.
 //
 // # Contacts, attribute sets and segments
 //
-// Client.Contacts upserts contacts (Upsert is SFMC's PATCH, which the
-// destination relies on to create or update; Create is POST), looks keys up
-// by email and deletes. A contact SFMC refuses inside an HTTP 200 answer
-// (operationStatus "FAIL"), or in a 4xx answer whose body carries
-// resultMessages, is an error, *ContactError, and one naming an unknown set
-// or attribute (recognised by result code or by message text) matches
-// ErrUnknownAttribute.
+// Client.Contacts upserts contacts ([ContactsService.Upsert] is SFMC's
+// PATCH, which the destination relies on to create or update; Create is
+// POST), looks keys up by email and deletes. A contact SFMC refuses inside
+// an HTTP 200 answer (operationStatus "FAIL"), or with a 4xx carrying result
+// messages, is a [*ContactError]; one naming an unknown set or attribute
+// matches [ErrUnknownAttribute].
 //
-// Client.AttributeSets reads attribute-set definitions with their flags
-// (primary key, system-defined, hidden, read-only, ...), data types,
-// lengths (-1 = unlimited) and scales: FirstPage reads one page of up to
-// 2000 as the destination does and says when more exist; All (an
-// iter.Seq2) and Catalog read every page. Sets a tenant lists without
-// their attributes are read by id. A Catalog answers
-// Lookup("Email Demographics.First Name") and lists the mappable Targets:
-// what a contact write may set (not primary keys such as Contacts ID, not
-// hidden or read-only attributes).
+// Client.AttributeSets reads attribute-set definitions:
+// [AttributeSetsService.FirstPage] reads one page of up to 2000 as the
+// destination does and says when more exist; [AttributeSetsService.All] (an
+// iter.Seq2) and [AttributeSetsService.Catalog] read every page. A
+// [Catalog] answers Lookup("Email Demographics.First Name") and lists the
+// mappable Targets.
 //
 // Each segment's status ("realized", "existing", "exited") is written into
 // the Email Demographics Text attribute named by the segment's Mapping ID
-// (SegmentMapper; the strongest status wins when segments share one).
-// ValidateMappings and Mapping.Validate check Mapping IDs, targets and
-// constants against the tenant before anything is sent, and report every
-// problem at once with what to do about it; Mapping.Warnings reports what
-// deserves attention without stopping (HTML Enabled not set, Email
-// Demographics near its 200 attributes). ProfileMapper.Map checks every
-// value against its target's data type and length (CheckValue) and
-// requires the mapped email address, so bad input never reaches SFMC.
-//
-// Data is never changed on the way. DecodeProfile reports invalid UTF-8
-// (and unpaired surrogate escapes) anywhere in a profile line as a
-// *RecordError naming the field, where encoding/json would put U+FFFD;
-// Contact.Validate rejects invalid UTF-8 in keys, names and string values
-// (ErrInvalidUTF8 with ErrInvalidContact); and a contact key with leading
-// or trailing whitespace is a record error (ErrKeyWhitespace), never
-// trimmed.
+// ([SegmentMapper]; the strongest status wins when segments share one).
+// [ValidateMappings] and [Mapping.Validate] check Mapping IDs and targets
+// against the tenant before anything is sent, and report every problem at
+// once with what to do about it. A [Mapping] compiles into a
+// [ProfileMapper], which turns decoded profiles ([DecodeProfile]) into
+// contacts and checks every value against its target ([CheckValue]).
 //
 // # Upserter
 //
-// NewUpserter starts the batching writer to embed in pipelines: a bounded
-// queue (Add blocks while it is full), coalescing of queued updates to one
-// contact key, a pool of workers under the client's limiter and cool-down,
-// retries of transient failures within a per-contact budget, fail-fast on
-// conditions no retry cures (credentials, IP allowlist, 50200), alerts, and
-// exactly one Outcome per accepted Add, including across Close. The
-// command-line tool cmd/sfmc streams NDJSON profiles through it.
+// [NewUpserter] starts the batching writer to embed in pipelines: a bounded
+// queue ([Upserter.Add] blocks while it is full), coalescing of queued
+// updates to one contact key, concurrency sized from the client's pace and
+// round-trip time, retries within a per-contact budget, a stop on
+// conditions no retry cures (credentials, IP allowlist, a rejected
+// integration), [Alert] values through OnAlert, and exactly one [Outcome]
+// per accepted Add, including across [Upserter.Close]. The command-line
+// tool cmd/sfmc streams NDJSON profiles through it.
 //
 // # Fleet mode
 //
 // Several processes using one API integration can share one token
-// (WithTokenStore and a TokenStore: one refresh per token lifetime for the
-// whole fleet, under a lease), one rate (WithLimiter with a shared Limiter)
-// and one 429 cool-down (WithCooldown with a shared Cooldown). The module
-// github.com/sfmc-go/sfmc/redisstore implements all three on Redis. When
-// shared state fails, the client goes on with local state and says so once:
-// through its logger, SharedStateErr and AlertSharedStateUnavailable
-// (shared components report through FallbackNotifier).
+// ([WithTokenStore] and a [TokenStore]: one refresh per token lifetime for
+// the whole fleet, under a lease), one pace ([WithLimiter] with a shared
+// [AdaptiveLimiter] or [Limiter]) and one cool-down ([WithCooldown] with a
+// shared [Cooldown]). The module github.com/sfmc-go/sfmc/redisstore
+// implements all three on Redis. When shared state fails, the client goes
+// on with local state and says so once: through its logger,
+// [Client.SharedStateErr] and [AlertSharedStateUnavailable] (shared
+// components report through [FallbackNotifier]).
 //
 // # Errors
 //
-// One error model: *APIError for REST error answers (every body shape:
-// message/errorcode, additionalErrors, resultMessages), *RateLimitError for
-// 429s, *OAuthError for the token endpoint, *ContactError for contacts SFMC
-// refused, *RecordError for profile records that cannot be mapped, all
-// reachable with errors.As, and
-// sentinels (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
-// ErrBlocked, ErrServer, ErrInvalidCredentials, ErrIPNotAllowlisted,
-// ErrUnknownAttribute, ErrClientRateLimited, ErrInvalidConfig, ...) for
-// errors.Is. Neither errors nor log lines ever contain the client secret,
-// the access token or query strings; Config and Client print redacted.
+// One error model: [*APIError] for REST error answers, [*RateLimitError]
+// for 429s, [*OAuthError] for the token endpoint, [*ContactError] for
+// contacts SFMC refused, all reachable with errors.As, and sentinels
+// ([ErrUnauthorized], [ErrForbidden], [ErrNotFound], [ErrRateLimited],
+// [ErrBlocked], [ErrServer], [ErrInvalidCredentials], [ErrIPNotAllowlisted],
+// [ErrUnknownAttribute], [ErrOutcomeUnknown], [ErrClientRateLimited],
+// [ErrInvalidConfig], ...) for errors.Is. Neither errors nor log lines ever
+// contain the client secret, the access token or query strings — also when
+// a server echoes them back; [Config] and [Client] print redacted.
 //
 // The package never panics on bad input, never logs unless given a logger
-// (WithLogger), and keeps no global mutable state. A *Client is safe for
+// ([WithLogger]), and keeps no global mutable state. A *Client is safe for
 // concurrent use.
 //
 // # Testing
 //
-// The sfmctest package is an embedded SFMC tenant simulator for tests:
-// sfmctest.NewServer() and srv.ClientOptions() point a Client at it.
+// The sfmctest package is an embedded SFMC tenant simulator for tests, with
+// fault injection (429 storms, 50200 blocks, 5xx, dropped connections,
+// 401s, per-contact faults, tenant rate limits): sfmctest.NewServer() and
+// srv.ClientOptions() point a Client at it.
 package sfmc

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sfmc-go/sfmc"
@@ -34,10 +35,6 @@ type matrixCell struct {
 	blocked bool
 	// check asserts what shows the fault really happened.
 	check func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats)
-	// records overrides matrixRecords: a cell whose faults do not follow
-	// the client's rate (a random share of 429s or 503s at any pace) makes
-	// the pacer slow down for good, as it should, so it runs fewer.
-	records int
 }
 
 // matrixRow is one line of the table logged by TestUpserterFaultMatrix.
@@ -54,7 +51,7 @@ func faultMatrixCells() []matrixCell {
 	fast := sfmctest.WithRetryAfter(5 * time.Millisecond)
 	return []matrixCell{
 		{name: "none"},
-		{name: "429 storm 30%", records: 60, srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault429, 0.30), fast},
+		{name: "429 storm 30%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault429, 0.30), fast},
 			check: func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats) {
 				assert.Positive(t, st.Throttled, "429s seen by the Upserter")
 				assert.Positive(t, ss.ByStatus[429], "429s sent by the simulator")
@@ -68,7 +65,7 @@ func faultMatrixCells() []matrixCell {
 				assert.Positive(t, ss.ByStatus[500])
 				assert.Positive(t, st.Retried)
 			}},
-		{name: "503+Retry-After 10%", records: 100, srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault503, 0.10), fast},
+		{name: "503+Retry-After 10%", srv: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault503, 0.10), fast},
 			check: func(t *testing.T, st sfmc.UpserterStats, ss sfmctest.Stats) {
 				assert.Positive(t, ss.ByStatus[503])
 				assert.Positive(t, st.Retried)
@@ -155,7 +152,12 @@ func runMatrixCell(t *testing.T, cell matrixCell, seed int64) matrixRow {
 	})
 	opts := append(srv.ClientOptions(),
 		sfmc.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}),
-		sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond))
+		sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond),
+		// The matrix is about outcomes under faults, not pace: a ceiling
+		// far above loopback speed starts the pace there, so that random
+		// 429s and 503s (which no pace avoids) take seconds to matter.
+		// Cells that measure pace set their own rate (cell.client, last).
+		sfmc.WithRateLimit(1e5, 100))
 	c, err := sfmc.NewClient(srv.Config(), append(opts, cell.client...)...)
 	require.NoError(t, err)
 
@@ -182,11 +184,7 @@ func runMatrixCell(t *testing.T, cell matrixCell, seed int64) matrixRow {
 	accepted := map[string]sfmc.Contact{}
 	refused := map[string]bool{}
 	prefix := strings.NewReplacer(" ", "_", "/", "_", "%", "pc", "+", "_").Replace(cell.name)
-	records := matrixRecords
-	if cell.records > 0 {
-		records = cell.records
-	}
-	for i := range records {
+	for i := range matrixRecords {
 		key := fmt.Sprintf("%s-s%d-K%03d", prefix, seed, i)
 		ct := sfmc.Contact{Key: key, Attributes: []sfmc.AttributeValue{
 			{Set: "Email Addresses", Name: "Email Address", Value: fmt.Sprintf("k%03d-s%d@example.com", i, seed)},
@@ -309,73 +307,49 @@ func TestUpserterFaultMatrix(t *testing.T) {
 }
 
 // TestTokenOneRequestPerLifetime: 256 goroutines call the API without
-// pause for three token lifetimes; the simulator must see exactly three
-// token requests.
+// pause for three token lifetimes; the tenant must see exactly three token
+// requests and no 401.
 //
-// Arithmetic: the simulator issues tokens with TTL 3 s (expires_in 3). The
-// client refreshes margin = min(1 s, lifetime/2 = 1.5 s) = 1 s before
-// expiry, i.e. 2 s after each fetch, and serves the old token while the
-// refresh runs. With t0 the first fetch, the fetches happen at t0, ≈t0+2 s
-// and ≈t0+4 s (each a little late: the first call after the refresh point
-// starts it); the 4th would start at ≈t0+6 s. The goroutines stop starting
-// calls at t0+5 s, midway between the 3rd fetch and the 4th: 1 s of slack
-// on either side for scheduling delays under -race. The margin is a whole
-// second because under -race 256 concurrent calls take ~300 ms each: a
-// refresh must finish well before the old token expires at the server (see
-// TestTokenExpiryCountsFromReceipt for what happens otherwise). A 401
-// cannot add a fetch either: it invalidates only the token it was sent
-// with, and a refresh in flight is joined, not repeated.
-//
-// Not parallel: its 256 busy goroutines would starve the timing-sensitive
-// parallel tests (TestUpserterRateEfficiency) on 2 cores, and alone it
-// keeps its own timeline.
+// Arithmetic: tokens live 3 s (expires_in 3). The client refreshes
+// margin = min(1 s, lifetime/2) = 1 s before expiry, i.e. 2 s after each
+// fetch, and serves the old token while the refresh runs. With t0 the
+// first fetch, the fetches happen at t0, t0+2 s and t0+4 s; the 4th would
+// come at t0+6 s. The goroutines stop starting calls at t0+5 s. On the
+// bubble's fake clock (testing/synctest) the timeline is exact; a 401
+// could not add a fetch either: it drops only the token it was sent with,
+// and a refresh in flight is joined, not repeated.
 func TestTokenOneRequestPerLifetime(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs for 5 s")
-	}
-	srv := sfmctest.NewServer(sfmctest.WithTokenTTL(3*time.Second), sfmctest.WithRequestLogSize(0))
-	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}
-	t.Cleanup(func() {
-		tr.CloseIdleConnections()
-		srv.Close()
-	})
-	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(),
-		sfmc.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}),
-		sfmc.WithTokenRefreshMargin(time.Second),
-		// A ceiling far above what loopback takes: the client starts
-		// there instead of in slow start, so the timeline is the token's.
-		sfmc.WithRateLimit(1e6, 1000),
-		sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond))...)
-	require.NoError(t, err)
-	ctx := context.Background()
-	require.NoError(t, c.Verify(ctx)) // the first fetch: t0
-	t0 := time.Now()
-	stopAt := t0.Add(5 * time.Second)
-
-	var calls, failures atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for g := range 256 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ct := sfmc.Contact{Key: fmt.Sprintf("T%03d", g), Attributes: []sfmc.AttributeValue{
-				{Set: "Email Demographics", Name: "First Name", Value: "x"}}}
-			for time.Now().Before(stopAt) {
-				calls.Add(1)
-				if _, err := c.Contacts.Upsert(ctx, ct); err != nil {
-					failures.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ft := newFakeTenant(50*time.Millisecond, 0, 0)
+		ft.ttl = 3 * time.Second
+		c := fakeClient(t, ft, sfmc.WithTokenRefreshMargin(time.Second),
+			// A ceiling far above what the test sends: the pace starts there.
+			sfmc.WithRateLimit(1e6, 1000), sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond))
+		ctx := context.Background()
+		require.NoError(t, c.Verify(ctx)) // the first fetch: t0
+		stopAt := time.Now().Add(5 * time.Second)
+		var calls, failures atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 256 {
+			wg.Go(func() {
+				ct := sfmc.Contact{Key: fmt.Sprintf("T%03d", g)}
+				for time.Now().Before(stopAt) {
+					calls.Add(1)
+					if _, err := c.Contacts.Upsert(ctx, ct); err != nil {
+						failures.Add(1)
+					}
 				}
-			}
-		}()
-	}
-	wg.Wait()
-	ss := srv.Stats()
-	t.Logf("%d calls by 256 goroutines in %v, %d token requests, %d answers 401", calls.Load(), time.Since(t0).Round(time.Millisecond), ss.TokenRequests, ss.ByStatus[401])
-	assert.Zero(t, failures.Load(), "failed calls (first: %v)", firstErr.Load())
-	assert.Greater(t, calls.Load(), int64(256), "every goroutine called")
-	assert.Equal(t, int64(3), ss.TokenRequests, "one token request per lifetime")
+			})
+		}
+		wg.Wait()
+		tokens, unauthorized := ft.tokenRequests()
+		t.Logf("%d calls by 256 goroutines, %d token requests, %d answers 401", calls.Load(), tokens, unauthorized)
+		assert.Zero(t, failures.Load())
+		assert.Zero(t, unauthorized)
+		assert.Greater(t, calls.Load(), int64(256*50), "every goroutine called, many times")
+		assert.Equal(t, 3, tokens, "one token request per lifetime")
+	})
 }
 
 // TestUpserterFailureAfterUnansweredAttempt: the Upserter's first try is

@@ -1,6 +1,7 @@
 package sfmc_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -31,10 +32,16 @@ type fakeTenant struct {
 	// when it returns a status; 0 lets the tenant answer.
 	answer func(now time.Time, n int64) (status int, body string)
 
+	// ttl is the lifetime of issued tokens (default 1080 s); REST answers
+	// 401 for a missing, unknown or expired one.
+	ttl time.Duration
+
 	mu      sync.Mutex
 	lim     *rate.Limiter // tenant limit; nil = none
 	start   time.Time
 	tokens  int
+	issued  map[string]time.Time // token -> expiry
+	unauth  int
 	n       int64
 	ok      map[int64]int // 2xx answers per second since start
 	byCode  map[int]int
@@ -63,11 +70,25 @@ func (ft *fakeTenant) RoundTrip(req *http.Request) (*http.Response, error) {
 		_ = req.Body.Close()
 	}
 	if strings.HasSuffix(req.URL.Path, "/v2/token") {
+		ttl := cmp.Or(ft.ttl, 1080*time.Second)
 		ft.mu.Lock()
 		ft.tokens++
+		tok := fmt.Sprint("tok-", ft.tokens)
+		if ft.issued == nil {
+			ft.issued = map[string]time.Time{}
+		}
+		ft.issued[tok] = time.Now().Add(ttl)
 		ft.mu.Unlock()
-		return fakeAnswer(req, 200, `{"access_token":"tok","expires_in":1080,"token_type":"Bearer"}`, ""), nil
+		return fakeAnswer(req, 200, fmt.Sprintf(`{"access_token":%q,"expires_in":%d,"token_type":"Bearer"}`, tok, int(ttl.Seconds())), ""), nil
 	}
+	ft.mu.Lock()
+	exp, ok := ft.issued[strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer ")]
+	if !ok || !time.Now().Before(exp) {
+		ft.unauth++
+		ft.mu.Unlock()
+		return fakeAnswer(req, 401, `{"message":"Not Authorized","errorcode":0}`, ""), nil
+	}
+	ft.mu.Unlock()
 	ft.mu.Lock()
 	ft.conc++
 	ft.maxConc = max(ft.maxConc, ft.conc)
@@ -134,6 +155,13 @@ func (ft *fakeTenant) stats(from, to int64) (requests, ok, throttled int, okIn i
 		}
 	}
 	return int(ft.n), ft.byCode[200], ft.byCode[429], okIn
+}
+
+// tokenRequests returns the token requests and the REST answers 401.
+func (ft *fakeTenant) tokenRequests() (tokens, unauthorized int) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.tokens, ft.unauth
 }
 
 // requests returns the REST requests received so far.

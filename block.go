@@ -79,9 +79,10 @@ func (b *block) admit(ctx context.Context) (probe bool, err error) {
 }
 
 // answered records the answer to an attempt; probe is what admit returned.
-// A 50200 answer starts an episode, or, for a probe, grows the pause; any
-// other answer (even an error) ends the episode. It returns the episode
-// number and whether this answer started it.
+// A 50200 answer starts an episode, or, for a probe, grows the pause; a
+// probe's other answer (even an error) ends the episode. Answers to
+// requests sent before the episode began say nothing about its end. It
+// returns the episode number and whether this answer started it.
 func (b *block) answered(probe bool, k answerClass, retryAfter time.Duration) (episode uint64, started bool) {
 	if probe {
 		defer func() { <-b.probe }()
@@ -92,7 +93,7 @@ func (b *block) answered(probe bool, k answerClass, retryAfter time.Duration) (e
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if k != classBlocked {
-		if b.active && (probe || k == classOK) {
+		if b.active && probe {
 			b.active, b.level = false, 0
 		}
 		return b.episode, false

@@ -240,7 +240,7 @@ func TestRetryAfterAbsurdValues(t *testing.T) {
 						jsonAnswer(status, body)(w, r)
 					}))
 					defer srv.Close()
-					c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
+					c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"}, sfmc.WithRateLimit(1e5, 100),
 						sfmc.WithAuthURL(srv.URL), sfmc.WithHTTPClient(srv.Client()), sfmc.WithRetry(2, time.Millisecond, 50*time.Millisecond))
 					require.NoError(t, err)
 					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

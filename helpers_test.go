@@ -163,7 +163,9 @@ func newMockClient(t *testing.T, tm *tokenMock, opts ...Option) (*Client, *httpm
 	}
 	mt := httpmock.NewMockTransport()
 	mt.RegisterResponder(http.MethodPost, testTokenURL, tm.respond)
-	all := append([]Option{WithHTTPClient(&http.Client{Transport: mt}), fastRetry(2)}, opts...)
+	// A ceiling far above what tests send: the pace starts there instead
+	// of in slow start (the pace itself is tested with its own clients).
+	all := append([]Option{WithHTTPClient(&http.Client{Transport: mt}), fastRetry(2), WithRateLimit(1e5, 100)}, opts...)
 	c, err := NewClient(testConfig(), all...)
 	require.NoError(t, err)
 	return c, mt, tm

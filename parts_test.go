@@ -401,3 +401,19 @@ func TestRedactor(t *testing.T) {
 	assert.Equal(t, &clean[0], &r.body(clean, "tok-123")[0], "no copy when nothing is found")
 	assert.Equal(t, "short ab", string(redactor{secret: "ab"}.body([]byte("short ab"))), "too short to redact")
 }
+
+// Answers to requests sent before a block began (in flight then) neither
+// end the episode nor start a new one.
+func TestBlockInFlightAnswers(t *testing.T) {
+	t.Parallel()
+	b := newBlock(NewCooldown())
+	ep, started := b.answered(false, classBlocked, 0)
+	require.True(t, started)
+	for _, k := range []answerClass{classOK, classBlocked, classOK, classBlocked} {
+		got, again := b.answered(false, k, 0)
+		assert.False(t, again)
+		assert.Equal(t, ep, got)
+	}
+	_, active := b.current()
+	assert.True(t, active, "only a probe ends the episode")
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"runtime"
 	"sort"
@@ -106,6 +107,7 @@ func faultMatrixCells() []matrixCell {
 				assert.GreaterOrEqual(t, ss.TokenRequests, int64(2), "new tokens fetched after revocation")
 			}},
 		{name: "latency 20ms + tenant 150/s", srv: []sfmctest.ServerOption{sfmctest.WithLatency(20 * time.Millisecond), sfmctest.WithRateLimit(150, 5)},
+			client: []sfmc.Option{sfmc.WithRateLimit(math.Inf(1), 1)}, // find the pace
 			check: func(t *testing.T, _ sfmc.UpserterStats, ss sfmctest.Stats) {
 				assert.GreaterOrEqual(t, ss.RESTRequests, int64(matrixRecords))
 			}},

@@ -27,9 +27,11 @@ func newSimClient(t testing.TB, srvOpts []sfmctest.ServerOption, opts ...sfmc.Op
 		tr.CloseIdleConnections()
 		srv.Close()
 	})
+	// A ceiling far above loopback speed: the pace starts there instead of
+	// in slow start (TestAdaptiveRate and its kin test the pace itself).
 	all := append(srv.ClientOptions(),
 		sfmc.WithHTTPClient(&http.Client{Transport: tr, Timeout: 10 * time.Second}),
-		sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond))
+		sfmc.WithRetry(2, time.Millisecond, 20*time.Millisecond), sfmc.WithRateLimit(1e5, 100))
 	c, err := sfmc.NewClient(srv.Config(), append(all, opts...)...)
 	require.NoError(t, err)
 	return srv, c
@@ -581,7 +583,7 @@ func TestUpserterNoGoroutineLeftAfterClose(t *testing.T) {
 			tr := &http.Transport{}
 			defer tr.CloseIdleConnections()
 			c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithHTTPClient(&http.Client{Transport: tr}),
-				sfmc.WithRetry(1, time.Millisecond, 5*time.Millisecond))...)
+				sfmc.WithRateLimit(1e5, 100), sfmc.WithRetry(1, time.Millisecond, 5*time.Millisecond))...)
 			require.NoError(t, err)
 			var outcomes atomic.Int64
 			u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 32, FlushInterval: time.Millisecond,

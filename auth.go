@@ -210,7 +210,7 @@ func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Tok
 			}
 		}
 	}()
-	deadline := time.Now().Add(TokenLeaseWait)
+	deadline := time.Now().Add(tokenLeaseWait)
 	for {
 		tok, rest, err := ts.load(ctx, rejected)
 		if err != nil {
@@ -219,7 +219,7 @@ func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Tok
 		if tok != nil {
 			return tok, rest, nil
 		}
-		got, err := storeCall(ctx, func(ctx context.Context) (bool, error) { return ts.store.Lease(ctx, TokenLeaseTTL) })
+		got, err := storeCall(ctx, func(ctx context.Context) (bool, error) { return ts.store.Lease(ctx, tokenLeaseTTL) })
 		if err != nil {
 			return fail("lease", err)
 		}
@@ -242,7 +242,7 @@ func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Tok
 		// Another client is refreshing: wait for its token.
 		if !time.Now().Before(deadline) {
 			ts.logger.LogAttrs(ctx, slog.LevelWarn, "sfmc: no token from the token store in time; fetching one",
-				slog.Duration("waited", TokenLeaseWait))
+				slog.Duration("waited", tokenLeaseWait))
 			return ts.fetch(ctx)
 		}
 		t := time.NewTimer(tokenPoll)

@@ -3,7 +3,6 @@ package sfmc
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,8 +37,11 @@ const (
 )
 
 // Config identifies the tenant and the API integration (an Installed
-// Package's server-to-server component). Its String, GoString and LogValue
-// methods redact ClientSecret, so printing or logging a Config is safe.
+// Package's server-to-server component). Its String, GoString, Format and
+// LogValue methods redact ClientSecret, so printing or logging a Config is
+// safe, and encoding/json leaves ClientSecret out (a Config read back from
+// JSON has no secret: NewClient then says ClientSecret is required, rather
+// than building a client that SFMC refuses at its first call).
 type Config struct {
 	// Subdomain is the tenant subdomain: the first DNS label of the
 	// package's Auth Base URI, e.g. "mcq4jrssqdlyc4lph19nnqgzzs84". It must
@@ -49,7 +51,7 @@ type Config struct {
 	Subdomain string
 	// ClientID and ClientSecret are the API integration's credentials.
 	ClientID     string
-	ClientSecret string
+	ClientSecret string `json:"-"`
 	// AccountID is the MID of the business unit to act in; optional
 	// (default: the unit that created the package). Digits only.
 	AccountID string
@@ -96,18 +98,6 @@ func (c Config) LogValue() slog.Value {
 		slog.String("account_id", c.AccountID),
 		slog.Any("scopes", c.Scopes),
 	)
-}
-
-// MarshalJSON encodes the Config with the secret redacted, so a Config
-// inside a value logged by a JSON handler (or otherwise encoded) does not
-// leak it.
-func (c Config) MarshalJSON() ([]byte, error) {
-	type plain Config // without methods: no recursion
-	p := plain(c)
-	if p.ClientSecret != "" {
-		p.ClientSecret = redacted
-	}
-	return json.Marshal(p)
 }
 
 // Option configures a Client. Options are applied in order to a copy of
@@ -540,7 +530,7 @@ func validateConfig(cfg Config) error {
 		return configErr("ClientID is empty")
 	}
 	if cfg.ClientSecret == "" {
-		return configErr("ClientSecret is empty")
+		return configErr("ClientSecret is required (the API integration's client secret; a Config encoded as JSON leaves it out)")
 	}
 	for _, r := range cfg.AccountID {
 		if r < '0' || r > '9' {

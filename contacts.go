@@ -827,12 +827,6 @@ func (s *ContactsService) Upsert(ctx context.Context, c Contact) (*ContactResult
 	return s.write(ctx, http.MethodPatch, c)
 }
 
-// Update is Upsert under SFMC's name for the route (PATCH
-// /contacts/v1/contacts).
-func (s *ContactsService) Update(ctx context.Context, c Contact) (*ContactResult, error) {
-	return s.write(ctx, http.MethodPatch, c)
-}
-
 // Create writes c with POST /contacts/v1/contacts. Failures are reported as
 // for Upsert.
 func (s *ContactsService) Create(ctx context.Context, c Contact) (*ContactResult, error) {

@@ -515,14 +515,14 @@ func TestUpsertSendsPatch(t *testing.T) {
 	assert.JSONEq(t, string(want), gotBody)
 }
 
-func TestUpdateAndCreateMethods(t *testing.T) {
+func TestUpsertAndCreateMethods(t *testing.T) {
 	t.Parallel()
 	c, mt := newServiceMockClient(t)
 	ok := httpmock.NewStringResponder(200, `{"operationStatus":"OK","contactKey":"k"}`)
 	mt.RegisterResponder(http.MethodPatch, svcRESTURL+"/contacts/v1/contacts", ok)
 	mt.RegisterResponder(http.MethodPost, svcRESTURL+"/contacts/v1/contacts", ok)
 	ctx := context.Background()
-	_, err := c.Contacts.Update(ctx, Contact{Key: "k"})
+	_, err := c.Contacts.Upsert(ctx, Contact{Key: "k"})
 	require.NoError(t, err)
 	_, err = c.Contacts.Create(ctx, Contact{Key: "k"})
 	require.NoError(t, err)

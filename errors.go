@@ -11,13 +11,19 @@ import (
 	"github.com/sfmc-go/sfmc/internal/httpx"
 )
 
-// Sentinel errors. Every error the package returns can be tested against
-// them with errors.Is; the concrete types (*APIError, *RateLimitError,
-// *OAuthError, *ContactError) carry the details and are reached with
-// errors.As.
+// Sentinel errors, for errors.Is. Every answer SFMC refuses matches one by
+// its kind (status, OAuth code, errorcode), and so do configuration errors
+// (ErrInvalidConfig), invalid contacts (ErrInvalidContact) and an Upserter
+// that is closed or stopped; the concrete types (*APIError,
+// *RateLimitError, *OAuthError, *ContactError) carry the details and are
+// reached with errors.As. Transport errors (a refused connection, a reset)
+// and context errors come wrapped as they are, and a call given unusable
+// arguments (an empty list of keys, a nil context) returns a plain error
+// naming the argument, sending nothing.
 var (
 	// ErrUnauthorized matches REST answers with HTTP 401 (token missing,
-	// invalid or expired, after the one automatic retry with a new token).
+	// invalid or expired, after the one automatic retry with a new token;
+	// a 401 on that new token says the integration itself is rejected).
 	ErrUnauthorized = errors.New("sfmc: unauthorized")
 	// ErrForbidden matches REST answers with HTTP 403 (missing scope or
 	// permission on the installed package).
@@ -28,8 +34,10 @@ var (
 	// the 50200 "blocked" variant (which also matches ErrBlocked).
 	ErrRateLimited = errors.New("sfmc: rate limited by SFMC")
 	// ErrBlocked matches HTTP 429 with errorcode 50200: SFMC has
-	// temporarily blocked the account's requests. It is never retried
-	// automatically; SFMC support advises reducing concurrency.
+	// temporarily blocked the account's requests. The client then pauses
+	// every request and probes (see retry.go); a direct call returns it at
+	// once, an Upserter's contact only when its MaxRetryDuration runs out
+	// (or at once with FailOnBlock).
 	ErrBlocked = errors.New("sfmc: requests temporarily blocked by SFMC (errorcode 50200)")
 	// ErrServer matches REST answers with HTTP 5xx (including SFMC's 596).
 	ErrServer = errors.New("sfmc: server error")
@@ -153,11 +161,10 @@ func (e *APIError) Is(target error) bool {
 // RateLimitError is an HTTP 429 from SFMC that survived the client's
 // retries. It wraps the *APIError (reachable with errors.As) and matches
 // ErrRateLimited, and ErrBlocked for errorcode 50200.
+//
+// The wait SFMC asked for is the embedded APIError's RetryAfter.
 type RateLimitError struct {
 	*APIError
-	// RetryAfter is the wait SFMC asked for (Retry-After header, else the
-	// body's retryAfter), zero when it gave none.
-	RetryAfter time.Duration
 }
 
 // Error returns one readable line.
@@ -275,7 +282,7 @@ func decodeAPIError(status int, method, rawURL string, body []byte, requestID st
 	}
 	e.RetryAfter = retryAfter
 	if status == 429 {
-		return &RateLimitError{APIError: e, RetryAfter: retryAfter}
+		return &RateLimitError{APIError: e}
 	}
 	return e
 }

@@ -128,7 +128,7 @@ func TestAPIErrorText(t *testing.T) {
 	assert.Equal(t, "sfmc: PATCH https://h/p: HTTP 400 errorcode 10005: bad value; x y (request id r1)", e.Error())
 	e = &APIError{StatusCode: 500, Message: strings.Repeat("m", 2000)}
 	assert.Less(t, len(e.Error()), 600, "bounded")
-	rle := &RateLimitError{APIError: &APIError{StatusCode: 429, Code: 50100, Message: "Rate limit exceeded"}, RetryAfter: 5 * time.Second}
+	rle := &RateLimitError{APIError: &APIError{StatusCode: 429, Code: 50100, Message: "Rate limit exceeded", RetryAfter: 5 * time.Second}}
 	assert.Equal(t, "sfmc: HTTP 429 errorcode 50100: Rate limit exceeded (retry after 5s)", rle.Error())
 	assert.False(t, rle.Blocked())
 	requireOnlySentinels(t, rle, ErrRateLimited)
@@ -385,8 +385,15 @@ func TestSecretsNeverLeak(t *testing.T) {
 	assert.Contains(t, cfgLog.String(), testClientID)
 	var back map[string]any
 	require.NoError(t, json.Unmarshal(raw, &back))
-	assert.Equal(t, map[string]any{"Subdomain": testSubdomain, "ClientID": testClientID, "ClientSecret": redacted,
-		"AccountID": "12345", "Scopes": []any{"list_and_subscribers_read"}}, back)
+	assert.Equal(t, map[string]any{"Subdomain": testSubdomain, "ClientID": testClientID,
+		"AccountID": "12345", "Scopes": []any{"list_and_subscribers_read"}}, back, "JSON leaves the secret out")
+	// A round trip cannot silently build a client SFMC refuses: NewClient
+	// says the secret is missing.
+	var again Config
+	require.NoError(t, json.Unmarshal(raw, &again))
+	_, err = NewClient(again)
+	require.ErrorIs(t, err, ErrInvalidConfig)
+	assert.Contains(t, err.Error(), "ClientSecret is required")
 
 	assert.Contains(t, Config{Subdomain: "x"}.String(), `ClientSecret:""`, "an empty secret is shown empty")
 }

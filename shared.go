@@ -24,17 +24,17 @@ var ErrSharedStateUnavailable = errors.New("sfmc: shared state unavailable")
 //
 // The client calls the store only when its own cached token needs a
 // refresh, from its single refresh goroutine (one refresh per process at a
-// time), and bounds every call with a short timeout (StoreTimeout). Any
+// time), and bounds every call with a short timeout (2 s). Any
 // error makes the client fetch a token itself: a store failure never stops
 // the client. The refresh with a store is:
 //
 //  1. Load; a stored token valid beyond the refresh margin, other than one
 //     REST just rejected with 401, is used as it is.
-//  2. Else Lease (TokenLeaseTTL). Whoever gets the lease loads once more,
+//  2. Else Lease for 10 s. Whoever gets the lease loads once more,
 //     then fetches a token, Stores it and Releases the lease.
 //  3. Else another process is refreshing: poll Load (and retry Lease, which
 //     succeeds once the holder's lease expires, for example because it
-//     died) until a new token appears, for at most TokenLeaseWait; then
+//     died) until a new token appears, for at most 20 s; then
 //     fetch a token without the store.
 //
 // Implementations must be safe for concurrent use and must never keep the
@@ -66,16 +66,17 @@ type FallbackNotifier interface {
 	NotifyFallback(f func(err error))
 }
 
-// Bounds of the token store path, documented on TokenStore.
+// Bounds of the token store path, documented on TokenStore (fixed: no
+// tenant needs others).
 const (
-	// StoreTimeout bounds each TokenStore call.
-	StoreTimeout = 2 * time.Second
-	// TokenLeaseTTL is the lease a refreshing client takes: if it dies
+	// storeTimeout bounds each TokenStore call.
+	storeTimeout = 2 * time.Second
+	// tokenLeaseTTL is the lease a refreshing client takes: if it dies
 	// while refreshing, another client takes over after this long.
-	TokenLeaseTTL = 10 * time.Second
-	// TokenLeaseWait bounds how long a client waits for another's refresh
+	tokenLeaseTTL = 10 * time.Second
+	// tokenLeaseWait bounds how long a client waits for another's refresh
 	// before fetching a token itself.
-	TokenLeaseWait = 2 * TokenLeaseTTL
+	tokenLeaseWait = 2 * tokenLeaseTTL
 	// tokenPoll is the interval between Loads while another client
 	// refreshes.
 	tokenPoll = 50 * time.Millisecond
@@ -179,11 +180,11 @@ func (e *events) first() error {
 // was none. After such a failure the client went on with local state.
 func (c *Client) SharedStateErr() error { return c.events.first() }
 
-// storeCall runs fn with a context bounded by StoreTimeout, and returns
+// storeCall runs fn with a context bounded by storeTimeout, and returns
 // when fn does or the timeout passes, whichever comes first: a store that
 // ignores its context cannot block the refresh.
 func storeCall[T any](ctx context.Context, fn func(context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, StoreTimeout)
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	type result struct {
 		v   T

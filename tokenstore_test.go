@@ -226,7 +226,7 @@ func TestTokenStoreHangingStoreFallsBack(t *testing.T) {
 		require.NoError(t, err)
 		start := time.Now()
 		require.NoError(t, c.Verify(context.Background()))
-		assert.Less(t, time.Since(start), StoreTimeout+5*time.Second)
+		assert.Less(t, time.Since(start), storeTimeout+5*time.Second)
 		assert.Equal(t, 1, tm.count())
 		assert.ErrorIs(t, c.SharedStateErr(), ErrSharedStateUnavailable)
 	}

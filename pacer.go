@@ -47,15 +47,21 @@ const (
 //     the rate doubles every round in which the limiter held requests back
 //     (demand exceeds the rate) and answers were clean, until the first
 //     congestion signal. A configured rate is the ceiling, and the start.
-//   - A 429 or 503 multiplies the rate by cutThrottled, a 50200 block by
-//     cutBlocked; at most once per round, and not again until the answers
-//     to requests sent at the old rate are in (two round trips).
+//   - A 429 or 503 multiplies the rate by cutThrottled, a 50200 block (or
+//     a 429 in slow start, whose last doubling overshot) by cutBlocked; at
+//     most once per round, and not again until the answers to requests
+//     sent at the old rate are in (two round trips).
 //   - A round in which most answers (of at least half a round's worth) are
 //     failures (500, 502, 504, no answer, 429, 503) halves the rate, down
 //     to the floor.
 //   - Growth after a cut: slow start again while the rate is below half the
 //     remembered peak (so a deep cut recovers in a few rounds), then a step
-//     of stepShare of the peak per stepEvery of clean, saturated rounds. The rate never
+//     of stepShare of the peak per stepEvery of clean, saturated rounds.
+//     The peak is the highest rate of a clean round, and a round throttled
+//     by a 429 or 503 (but not mostly failing, as in an outage) sets it to
+//     the rate the throttling came at: so an overshoot in slow start (a
+//     tenant's burst lets a short high rate through) is not taken for the
+//     tenant's pace. The rate never
 //     passes the ceiling and never grows while demand is below it.
 type aimd struct {
 	ceiling float64 // configured maximum; +Inf when none
@@ -71,7 +77,8 @@ type aimd struct {
 	// This round.
 	answers, failures int
 	congested         bool
-	saturated         bool // the limiter held a request back
+	saturated         bool    // the limiter held a request back
+	cutFrom           float64 // the rate before this round's cut, if any
 }
 
 func newAIMD(ceiling float64) aimd {
@@ -107,9 +114,12 @@ func (a *aimd) observe(now time.Time, sig Signal, latency time.Duration) bool {
 		a.congested = true
 		if first && !now.Before(a.holdUntil) {
 			factor := cutThrottled
-			if sig == SignalBlocked {
+			if sig == SignalBlocked || a.rate < a.ssthresh {
+				// A block, or throttling in slow start, whose last
+				// doubling overshot: back to about the last good rate.
 				factor = cutBlocked
 			}
+			a.cutFrom = a.rate
 			a.cut(now, factor, latency)
 			changed = true
 		}
@@ -136,7 +146,13 @@ func (a *aimd) tick(now time.Time, latency time.Duration) bool {
 			a.cut(now, cutFailing, latency)
 		}
 	case a.congested:
-		// Cut when the signal came.
+		// Cut when the signal came. The rate at which the tenant pushed
+		// back (in a round of mostly clean answers: throttling, not an
+		// outage) is the most it takes now: the peak, for growth after
+		// the cut.
+		if a.cutFrom > 0 && 2*a.answers >= roundAnswers && 2*a.failures <= a.answers {
+			a.peak = a.cutFrom
+		}
 	default:
 		a.peak = max(a.peak, a.rate)
 		if a.saturated && 4*a.failures <= a.answers {
@@ -150,7 +166,7 @@ func (a *aimd) tick(now time.Time, latency time.Duration) bool {
 	a.rate = min(max(a.rate, a.floor), a.ceiling)
 	// The peak fades while the rate stays below it.
 	a.peak = max(a.rate, a.peak*math.Exp2(-elapsed.Seconds()/peakHalfLife.Seconds()))
-	a.answers, a.failures, a.congested, a.saturated = 0, 0, false, false
+	a.answers, a.failures, a.congested, a.saturated, a.cutFrom = 0, 0, false, false, 0
 	a.roundStart = now
 	return a.rate != old
 }

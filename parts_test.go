@@ -269,7 +269,7 @@ func TestPaceControllerSlowStartCutAndRecovery(t *testing.T) {
 	top := c.Rate()
 	r, changed := c.Observe(now, Answer{Signal: SignalThrottled})
 	assert.True(t, changed)
-	assert.InDelta(t, top*cutThrottled, r, 0.01)
+	assert.InDelta(t, top*cutBlocked, r, 0.01, "throttled in slow start: halved (the last doubling overshot)")
 	r2, changed := c.Observe(now.Add(time.Millisecond), Answer{Signal: SignalThrottled})
 	assert.False(t, changed, "one cut per round")
 	assert.Equal(t, r, r2)
@@ -278,10 +278,15 @@ func TestPaceControllerSlowStartCutAndRecovery(t *testing.T) {
 	step(c, &now, 200*time.Millisecond, 10, SignalSuccess, true)
 	assert.Greater(t, c.Rate(), r)
 	assert.Less(t, c.Rate(), 2*r)
+	// Throttled outside slow start: a gentler cut.
+	now = now.Add(time.Second)
+	before := c.Rate()
+	r, _ = c.Observe(now, Answer{Signal: SignalThrottled})
+	assert.InDelta(t, before*cutThrottled, r, 0.01)
 	// Without demand (never saturated) it does not grow: the round in
 	// progress ends first, then nothing changes.
 	step(c, &now, 200*time.Millisecond, 10, SignalSuccess, false)
-	before := c.Rate()
+	before = c.Rate()
 	step(c, &now, 2*time.Second, 40, SignalSuccess, false)
 	assert.Equal(t, before, c.Rate())
 }

@@ -88,7 +88,9 @@ type UpserterConfig struct {
 	// first attempt to its last (default 5 minutes), waits for a 50200
 	// block included. Whichever comes first fails the contact with its last
 	// error. A contact that gets a permanent answer (4xx, a refused
-	// contact, 501, ...) fails at once.
+	// contact, 501, ...) fails at once. Answers 50200 (the probes of a
+	// block) count in Outcome.Attempts but do not use up MaxAttempts: a
+	// block fails a contact only when its MaxRetryDuration runs out.
 	MaxAttempts      int
 	MaxRetryDuration time.Duration
 	// RetryWaitMin and RetryWaitMax bound the wait between the attempts of
@@ -220,8 +222,10 @@ type sendState struct {
 	body       []byte // the request body, encoded once
 	start      time.Time
 	attempts   int // HTTP requests made
+	blocked    int // of them, answered 50200: they do not use up MaxAttempts
 	tries      int // attempts tried, also those that sent nothing
 	unanswered bool
+	lastErr    error // the last attempt's error, but for one cut off by MaxRetryDuration
 }
 
 // NewUpserter checks cfg and starts an Upserter's workers. Close it to stop
@@ -616,6 +620,9 @@ func (u *Upserter) attempt(e *entry) {
 		u.retried.Add(int64(st.attempts - 1))
 	}
 	s.attempts += st.attempts
+	if st.class == classBlocked {
+		s.blocked++
+	}
 	s.unanswered = s.unanswered || st.unanswered
 	if err == nil {
 		u.end(e, res, nil)
@@ -628,17 +635,23 @@ func (u *Upserter) attempt(e *entry) {
 	}
 	if st.class == classCanceled {
 		if u.ctx.Err() == nil {
+			// The contact's own deadline: say what SFMC said last.
+			last := err
+			if s.lastErr != nil {
+				last = s.lastErr
+			}
 			err = fmt.Errorf("sfmc: gave up on contact %q: MaxRetryDuration (%v) ran out after %d attempts: %w",
-				e.contact.Key, u.cfg.MaxRetryDuration, s.attempts, err)
+				e.contact.Key, u.cfg.MaxRetryDuration, s.attempts, last)
 		}
 		u.end(e, nil, err)
 		return
 	}
+	s.lastErr = err
 	if !retryable(st.class, contactsMethod) {
 		u.end(e, nil, err)
 		return
 	}
-	if s.attempts >= u.cfg.MaxAttempts || s.tries >= maxAttemptsLimit {
+	if s.attempts-s.blocked >= u.cfg.MaxAttempts || s.tries >= maxAttemptsLimit {
 		u.end(e, nil, fmt.Errorf("sfmc: gave up on contact %q after %d attempts over %v: %w",
 			e.contact.Key, s.attempts, time.Since(s.start).Round(time.Millisecond), err))
 		return

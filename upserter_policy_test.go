@@ -280,3 +280,42 @@ func TestAttemptTimeoutIsUnanswered(t *testing.T) {
 		assert.NoError(t, outs[1].Err)
 	})
 }
+
+// A block whose answers say Retry-After 1 s: the client probes every
+// second, and the probe contact's 50200 answers do not use up MaxAttempts:
+// it fails only when its MaxRetryDuration runs out, and succeeds when the
+// block ends before that.
+func TestBlockedAnswersDoNotUseUpMaxAttempts(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		for _, tt := range []struct {
+			block   time.Duration
+			success bool
+		}{{8 * time.Second, true}, {time.Hour, false}} {
+			ft := newFakeTenant(time.Millisecond, 0, 0)
+			start := time.Now()
+			ft.answer = func(now time.Time, _ int64) (int, string) {
+				if now.Sub(start) < tt.block {
+					return 429, `{"message":"Your requests are temporarily blocked.","errorcode":50200,"retryAfter":1}`
+				}
+				return 0, ""
+			}
+			c := fakeClient(t, ft)
+			var out sfmc.Outcome
+			u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 1, MaxAttempts: 3, MaxRetryDuration: 20 * time.Second,
+				OnResult: func(o sfmc.Outcome) { out = o }})
+			require.NoError(t, err)
+			require.NoError(t, u.Add(context.Background(), sfmc.Contact{Key: "K"}))
+			require.NoError(t, u.Close(context.Background()))
+			if tt.success {
+				assert.NoError(t, out.Err)
+				assert.Greater(t, out.Attempts, 3, "more requests than MaxAttempts: the probes")
+				continue
+			}
+			require.Error(t, out.Err)
+			assert.ErrorIs(t, out.Err, sfmc.ErrBlocked)
+			assert.Contains(t, out.Err.Error(), "MaxRetryDuration")
+			assert.GreaterOrEqual(t, time.Since(start), 20*time.Second)
+		}
+	})
+}

@@ -280,7 +280,7 @@ func TestUpserterAbsurdRetryAfter(t *testing.T) {
 		jsonAnswer(429, `{"message":"slow","errorcode":50100,"retryAfter":99999999999}`, "Retry-After", "99999999999")(w, r)
 	}))
 	defer srv.Close()
-	c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
+	c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"}, sfmc.WithRateLimit(1e5, 100),
 		sfmc.WithAuthURL(srv.URL), sfmc.WithHTTPClient(srv.Client()), sfmc.WithRetry(1, time.Millisecond, 20*time.Millisecond))
 	require.NoError(t, err)
 	var mu sync.Mutex

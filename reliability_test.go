@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -260,51 +259,40 @@ func runMatrixCell(t *testing.T, cell matrixCell, seed int64) matrixRow {
 }
 
 // TestUpserterFaultMatrix runs every fault with three seeds, cells in
-// parallel, then checks that no goroutine is left. It is not parallel
-// itself: parallel tests are paused while a sequential test runs, so the
-// goroutine count is this test's alone.
+// parallel, and logs the table. (That no goroutine is left after Close is
+// TestUpserterNoGoroutineLeftAfterClose's.)
 func TestUpserterFaultMatrix(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("fault matrix skipped in -short mode")
 	}
-	baseline := runtime.NumGoroutine()
 	var mu sync.Mutex
 	var rows []matrixRow
-	t.Run("cells", func(t *testing.T) {
-		for _, cell := range faultMatrixCells() {
-			for _, seed := range []int64{1, 2, 3} {
-				t.Run(fmt.Sprintf("%s/seed=%d", cell.name, seed), func(t *testing.T) {
-					t.Parallel()
-					row := runMatrixCell(t, cell, seed)
-					mu.Lock()
-					rows = append(rows, row)
-					mu.Unlock()
-				})
+	t.Cleanup(func() {
+		sort.Slice(rows, func(i, j int) bool {
+			if rows[i].fault != rows[j].fault {
+				return rows[i].fault < rows[j].fault
 			}
+			return rows[i].seed < rows[j].seed
+		})
+		var b strings.Builder
+		fmt.Fprintf(&b, "\n%-28s %4s %7s %5s %6s %7s %7s %5s %6s\n", "fault", "seed", "records", "ok", "failed", "unknown", "retries", "429s", "tokens")
+		for _, r := range rows {
+			fmt.Fprintf(&b, "%-28s %4d %7d %5d %6d %7d %7d %5d %6d\n", r.fault, r.seed, r.records, r.ok, r.failed, r.unknown, r.retries, r.throttled, r.tokenReqs)
 		}
+		t.Log(b.String())
+		assert.Len(t, rows, 3*len(faultMatrixCells()), "every cell ran")
 	})
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].fault != rows[j].fault {
-			return rows[i].fault < rows[j].fault
+	for _, cell := range faultMatrixCells() {
+		for _, seed := range []int64{1, 2, 3} {
+			t.Run(fmt.Sprintf("%s/seed=%d", cell.name, seed), func(t *testing.T) {
+				t.Parallel()
+				row := runMatrixCell(t, cell, seed)
+				mu.Lock()
+				rows = append(rows, row)
+				mu.Unlock()
+			})
 		}
-		return rows[i].seed < rows[j].seed
-	})
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-28s %4s %7s %5s %6s %7s %7s %5s %6s\n", "fault", "seed", "records", "ok", "failed", "unknown", "retries", "429s", "tokens")
-	for _, r := range rows {
-		fmt.Fprintf(&b, "%-28s %4d %7d %5d %6d %7d %7d %5d %6d\n", r.fault, r.seed, r.records, r.ok, r.failed, r.unknown, r.retries, r.throttled, r.tokenReqs)
-	}
-	t.Log(b.String())
-	require.Len(t, rows, 3*len(faultMatrixCells()), "every cell ran")
-
-	// Polled by hand: assert.Eventually would count its own goroutine.
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > baseline {
-		buf := make([]byte, 1<<20)
-		t.Fatalf("goroutines: baseline %d, now %d:\n%s", baseline, n, buf[:runtime.Stack(buf, true)])
 	}
 }
 

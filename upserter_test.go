@@ -363,7 +363,7 @@ func TestUpserterFatalConditionsFailFast(t *testing.T) {
 			if tc.cfg != nil {
 				cfg = tc.cfg(srv)
 			}
-			c, err := sfmc.NewClient(cfg, append(srv.ClientOptions(), sfmc.WithRetry(2, time.Millisecond, 10*time.Millisecond))...)
+			c, err := sfmc.NewClient(cfg, append(srv.ClientOptions(), sfmc.WithRateLimit(1e5, 100), sfmc.WithRetry(2, time.Millisecond, 10*time.Millisecond))...)
 			require.NoError(t, err)
 			rec := newRecorder()
 			var alerts []sfmc.Alert
@@ -506,55 +506,6 @@ func TestUpserterFlushWaitsForEarlierAdds(t *testing.T) {
 	}
 	require.NoError(t, u.Close(context.Background()))
 	assert.Equal(t, int64(41), rec.total.Load())
-}
-
-// TestUpserterRateEfficiency runs 16 workers against a tenant limit of
-// R = 200 requests/s with the client's limiter set just under it (with a
-// burst of 5, so that a timer firing late is caught up): the share
-// of 429s must stay under 1%. The achieved rate is logged, not asserted
-// (wall-clock asserts flake on shared machines). It does not run in
-// parallel with the package's other tests: starved of CPU, the client's
-// evenly paced requests reach the server in bunches.
-func TestUpserterRateEfficiency(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes about 3 s")
-	}
-	const r = 200
-	srv, c := newSimClient(t, []sfmctest.ServerOption{sfmctest.WithRateLimit(r, 40)}, sfmc.WithRateLimit(r*0.99, 5))
-	rec := newRecorder()
-	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 16, OnResult: rec.onResult})
-	require.NoError(t, err)
-	const n = 600
-	start := time.Now()
-	for i := range n {
-		require.NoError(t, u.Add(context.Background(), demographics(fmt.Sprint("K", i), "A", "B")))
-	}
-	require.NoError(t, u.Close(context.Background()))
-	elapsed := time.Since(start)
-	st := srv.Stats()
-	share := float64(st.ByStatus[429]) / float64(st.RESTRequests)
-	// The achieved rate as the tenant saw it: requests between the first
-	// and the last arrival.
-	reqs := srv.Requests()
-	var first, last time.Time
-	patches := 0
-	for _, q := range reqs {
-		if q.Method != http.MethodPatch {
-			continue
-		}
-		patches++
-		if first.IsZero() || q.Time.Before(first) {
-			first = q.Time
-		}
-		if q.Time.After(last) {
-			last = q.Time
-		}
-	}
-	achieved := float64(patches-1) / last.Sub(first).Seconds()
-	t.Logf("tenant limit %d/s, 16 workers: %d contacts in %v; achieved %.1f requests/s at the tenant (%.1f%% of R); %d requests, %d 429s (%.2f%%)",
-		r, n, elapsed.Round(time.Millisecond), achieved, 100*achieved/r, st.RESTRequests, st.ByStatus[429], 100*share)
-	assert.Empty(t, rec.failures)
-	assert.Less(t, share, 0.01, "429 share")
 }
 
 // TestUpserterNoGoroutineLeftAfterClose counts goroutines, so it does not

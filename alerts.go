@@ -39,6 +39,11 @@ const (
 	// when the failure happened before NewUpserter); Err matches
 	// ErrSharedStateUnavailable.
 	AlertSharedStateUnavailable AlertKind = "shared_state_unavailable"
+	// AlertSentStoreUnavailable: UpserterConfig.SentStore failed. The
+	// contacts it cannot check are sent whole (never skipped on doubt),
+	// and what SFMC confirms may not be remembered (so it is sent again
+	// next time). Raised once per Upserter.
+	AlertSentStoreUnavailable AlertKind = "sent_store_unavailable"
 )
 
 // Alert is a condition that needs a person: see UpserterConfig.OnAlert.

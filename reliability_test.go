@@ -164,7 +164,8 @@ func runMatrixCell(t *testing.T, cell matrixCell, seed int64) matrixRow {
 
 	var mu sync.Mutex
 	outcomes := map[string][]sfmc.Outcome{}
-	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 8, FailOnBlock: cell.blocked,
+	store := sfmc.NewMemoryStore() // change-only sending, attached to every cell
+	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 8, FailOnBlock: cell.blocked, SentStore: store,
 		RetryWaitMin: time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
 		OnResult: func(o sfmc.Outcome) {
 			mu.Lock()
@@ -255,6 +256,32 @@ func runMatrixCell(t *testing.T, cell matrixCell, seed int64) matrixRow {
 		cell.check(t, st, ss)
 	}
 	row.retries, row.throttled, row.tokenReqs = st.Retried, ss.ByStatus[429], ss.TokenRequests
+
+	// 6. The store remembers exactly the successes: a second pass over the
+	// same contacts (faults off) skips them and sends every failure again.
+	srv.SetFaultRate(sfmctest.Fault429, 0)
+	srv.SetFaultRate(sfmctest.FaultBlocked, 0)
+	srv.SetFaultRate(sfmctest.Fault500, 0)
+	srv.SetFaultRate(sfmctest.Fault503, 0)
+	srv.SetFaultRate(sfmctest.FaultDrop, 0)
+	srv.SetFaultRate(sfmctest.FaultDropAfterWrite, 0)
+	again := map[string]sfmc.Outcome{}
+	var againMu sync.Mutex // mu is held
+	u2, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{SentStore: store, OnResult: func(o sfmc.Outcome) {
+		againMu.Lock()
+		again[o.Key] = o
+		againMu.Unlock()
+	}})
+	require.NoError(t, err)
+	for _, ct := range accepted {
+		require.NoError(t, u2.Add(context.Background(), ct))
+	}
+	require.NoError(t, u2.Close(context.Background()))
+	for key := range accepted {
+		first, second := outcomes[key][0], again[key]
+		require.NoError(t, second.Err, key)
+		assert.Equal(t, first.Err == nil, second.Skipped, "%s: skipped exactly when its first outcome was a success (%v)", key, first.Err)
+	}
 	return row
 }
 

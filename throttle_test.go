@@ -35,6 +35,9 @@ type fakeTenant struct {
 	// ttl is the lifetime of issued tokens (default 1080 s); REST answers
 	// 401 for a missing, unknown or expired one.
 	ttl time.Duration
+	// keepBodies makes the tenant keep the body of every REST request
+	// (takeBodies).
+	keepBodies bool
 
 	mu      sync.Mutex
 	lim     *rate.Limiter // tenant limit; nil = none
@@ -42,6 +45,7 @@ type fakeTenant struct {
 	tokens  int
 	issued  map[string]time.Time // token -> expiry
 	unauth  int
+	bodies  []string
 	n       int64
 	ok      map[int64]int // 2xx answers per second since start
 	byCode  map[int]int
@@ -65,9 +69,15 @@ func (ft *fakeTenant) setLimit(limit float64) {
 }
 
 func (ft *fakeTenant) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
 	if req.Body != nil {
-		_, _ = io.Copy(io.Discard, req.Body)
+		body, _ = io.ReadAll(req.Body)
 		_ = req.Body.Close()
+	}
+	if ft.keepBodies && !strings.HasSuffix(req.URL.Path, "/v2/token") {
+		ft.mu.Lock()
+		ft.bodies = append(ft.bodies, string(body))
+		ft.mu.Unlock()
 	}
 	if strings.HasSuffix(req.URL.Path, "/v2/token") {
 		ttl := cmp.Or(ft.ttl, 1080*time.Second)
@@ -155,6 +165,15 @@ func (ft *fakeTenant) stats(from, to int64) (requests, ok, throttled int, okIn i
 		}
 	}
 	return int(ft.n), ft.byCode[200], ft.byCode[429], okIn
+}
+
+// takeBodies returns the REST request bodies kept since the last call.
+func (ft *fakeTenant) takeBodies() []string {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	out := ft.bodies
+	ft.bodies = nil
+	return out
 }
 
 // tokenRequests returns the token requests and the REST answers 401.

@@ -126,6 +126,19 @@ type UpserterConfig struct {
 	// (defaults 200 outcomes and 0.5).
 	FailureWindow int
 	FailureRatio  float64
+	// SentStore, when set, makes the Upserter send only what changed: it
+	// remembers what SFMC confirmed per contact key and attribute, sends
+	// only the attributes whose value differs (skipping the request when
+	// none does: Outcome.Skipped), and records what SFMC confirms. See
+	// SentStore for the rules; without one every Add is sent whole.
+	SentStore SentStore
+	// SentTTL is how long a confirmed value is trusted (default 30 days):
+	// after that the attribute is sent again, so that changes made inside
+	// SFMC are eventually overwritten.
+	SentTTL time.Duration
+	// ResendAll sends every attribute whatever SentStore says, and still
+	// records what SFMC confirms: a full refresh (sfmc push --full).
+	ResendAll bool
 }
 
 // Outcome is the result of one Add.
@@ -151,6 +164,10 @@ type Outcome struct {
 	// Tag is the value given to AddTagged (nil for Add): a caller's handle
 	// on the record, such as its input line number.
 	Tag any
+	// Skipped reports that no request was sent: SFMC already holds every
+	// value of the contact, according to UpserterConfig.SentStore. Err and
+	// Result are nil, Attempts 0.
+	Skipped bool
 }
 
 // UpserterStats is a snapshot of an Upserter's counters and of the
@@ -159,7 +176,7 @@ type UpserterStats struct {
 	Added      int64 // Adds accepted
 	Coalesced  int64 // Adds merged into another queued Add of the same key
 	Requests   int64 // HTTP requests sent (attempts, retries included)
-	Succeeded  int64 // outcomes without error
+	Succeeded  int64 // outcomes without error (skipped ones included)
 	Failed     int64 // outcomes with an error
 	Retried    int64 // requests beyond the first for a contact
 	Throttled  int64 // 429 answers seen
@@ -177,6 +194,11 @@ type UpserterStats struct {
 	// LastAnswer is when SFMC last answered one of the client's requests
 	// (zero before the first answer).
 	LastAnswer time.Time
+	// Skipped counts contacts not sent because SFMC already held every
+	// value (UpserterConfig.SentStore); SkippedAttributes counts the
+	// attributes left out of requests (and of skipped contacts) for the
+	// same reason.
+	Skipped, SkippedAttributes int64
 }
 
 // ErrInCallback is returned by Flush and Close when called from the
@@ -215,6 +237,7 @@ type Upserter struct {
 	unsubscribe func() // from the client's events
 
 	added, coalesced, requests, succeeded, failed, retried, throttled atomic.Int64
+	skipped, skippedAttrs                                             atomic.Int64
 }
 
 // sendState follows one contact through its attempts.
@@ -225,7 +248,8 @@ type sendState struct {
 	blocked    int // of them, answered 50200: they do not use up MaxAttempts
 	tries      int // attempts tried, also those that sent nothing
 	unanswered bool
-	lastErr    error // the last attempt's error, but for one cut off by MaxRetryDuration
+	lastErr    error      // the last attempt's error, but for one cut off by MaxRetryDuration
+	changes    *changeSet // with a SentStore: what is sent, and the record to update
 }
 
 // NewUpserter checks cfg and starts an Upserter's workers. Close it to stop
@@ -297,6 +321,7 @@ func (cfg UpserterConfig) withDefaults() (UpserterConfig, error) {
 		{"MaxRetryDuration", &cfg.MaxRetryDuration, maxDurationLimit, DefaultMaxRetryDuration},
 		{"RetryWaitMin", &cfg.RetryWaitMin, maxRetryWaitLimit, DefaultUpserterRetryWaitMin},
 		{"RetryWaitMax", &cfg.RetryWaitMax, maxRetryWaitLimit, max(DefaultUpserterRetryWaitMax, cfg.RetryWaitMin)},
+		{"SentTTL", &cfg.SentTTL, 10 * 365 * 24 * time.Hour, DefaultSentTTL},
 	}
 	for _, f := range durs {
 		if *f.v < 0 || *f.v > f.max {
@@ -569,6 +594,9 @@ func (u *Upserter) Stats() UpserterStats {
 		Rate:        u.c.pace.Rate(),
 		Concurrency: int64(limit),
 		Blocked:     blocked,
+
+		Skipped:           u.skipped.Load(),
+		SkippedAttributes: u.skippedAttrs.Load(),
 	}
 	if n := u.c.lastAnswer.Load(); n != 0 {
 		st.LastAnswer = time.Unix(0, n)
@@ -595,9 +623,22 @@ func (u *Upserter) worker() {
 func (u *Upserter) attempt(e *entry) {
 	s := e.send
 	if s == nil {
-		body, err := appendContactJSON(make([]byte, 0, encodedSizeHint(e.contact)), e.contact)
-		s = &sendState{body: body, start: time.Now()}
+		s = &sendState{start: time.Now()}
 		e.send = s
+		c := e.contact
+		if u.cfg.SentStore != nil {
+			cs := u.changes(e)
+			if cs != nil && len(cs.send) == 0 {
+				u.skip(e)
+				return
+			}
+			if cs != nil {
+				s.changes = cs
+				c.Attributes = cs.send
+			}
+		}
+		body, err := appendContactJSON(make([]byte, 0, encodedSizeHint(c)), c)
+		s.body = body
 		if err != nil { // validated by Add: cannot happen
 			u.end(e, nil, err)
 			return
@@ -625,6 +666,9 @@ func (u *Upserter) attempt(e *entry) {
 	}
 	s.unanswered = s.unanswered || st.unanswered
 	if err == nil {
+		if s.changes != nil {
+			u.confirm(e.contact.Key, s.changes)
+		}
 		u.end(e, res, nil)
 		return
 	}
@@ -675,6 +719,57 @@ func (u *Upserter) attempt(e *entry) {
 	u.sched.retry(e)
 }
 
+// changes asks the SentStore what of e's contact SFMC holds already. It
+// returns nil when the store failed (the contact is then sent whole), and
+// forgets the stored fingerprints of the attributes about to change.
+func (u *Upserter) changes(e *entry) *changeSet {
+	key := e.contact.Key
+	raw, err := storeCall(u.ctx, func(ctx context.Context) ([]byte, error) { return u.cfg.SentStore.Get(ctx, key) })
+	if err != nil {
+		u.storeFailed(sentStoreErr("get", err))
+		return nil
+	}
+	cs, err := changes(e.contact, decodeSentRecord(raw), time.Now(), u.cfg.SentTTL, u.cfg.ResendAll)
+	if err != nil {
+		return nil
+	}
+	u.skippedAttrs.Add(int64(cs.skipped))
+	if cs.doubt && len(cs.send) > 0 {
+		// Until SFMC confirms the new values, the old ones are in doubt:
+		// a failure that applied them must not leave them "confirmed".
+		if err := u.putRecord(key, cs.without()); err != nil {
+			return nil
+		}
+	}
+	return &cs
+}
+
+// confirm records what SFMC confirmed for key.
+func (u *Upserter) confirm(key string, cs *changeSet) {
+	_ = u.putRecord(key, cs.confirmed(time.Now()))
+}
+
+func (u *Upserter) putRecord(key string, r sentRecord) error {
+	rec := r.encode()
+	_, err := storeCall(u.ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, u.cfg.SentStore.Put(ctx, key, rec) })
+	if err != nil {
+		u.storeFailed(sentStoreErr("put", err))
+	}
+	return err
+}
+
+func (u *Upserter) storeFailed(err error) {
+	u.alerts.raise(Alert{Kind: AlertSentStoreUnavailable, Err: err,
+		Message: "the sent store failed: contacts it cannot check are sent whole, and what SFMC confirms may not be remembered: " + err.Error()}, 0)
+}
+
+// skip ends e without a request: SFMC holds every value already.
+func (u *Upserter) skip(e *entry) {
+	u.skipped.Add(int64(len(e.tickets)))
+	u.sched.finished(e)
+	u.deliverSkipped(e)
+}
+
 // contactsMethod is the method of the Upserter's requests (PATCH: the
 // upsert is idempotent, so it may be retried after any transient failure).
 const contactsMethod = "PATCH"
@@ -699,6 +794,16 @@ func (u *Upserter) end(e *entry, res *ContactResult, err error) {
 	err = u.finalErr(e, err)
 	u.sched.finished(e)
 	u.deliver(e, res, err, e.send.attempts)
+}
+
+// deliverSkipped reports a skipped outcome for every Add merged into e.
+func (u *Upserter) deliverSkipped(e *entry) {
+	for _, t := range e.tickets {
+		u.callResult(Outcome{Key: e.contact.Key, Coalesced: t.coalesced, Tag: t.tag, Skipped: true})
+		u.succeeded.Add(1)
+		u.alerts.outcome(false)
+		u.flushes.done(t.ep)
+	}
 }
 
 // deliver reports the outcome of every Add merged into e.

@@ -1,0 +1,268 @@
+package sfmc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+)
+
+// DefaultSentTTL is how long a confirmed value is trusted (see
+// UpserterConfig.SentTTL).
+const DefaultSentTTL = 30 * 24 * time.Hour
+
+// SentStore is where an Upserter remembers, per contact key, what SFMC last
+// confirmed, for change-only sending (UpserterConfig.SentStore): every
+// contact costs one request against the tenant's yearly budget, and a daily
+// re-sync where 5% changed need not spend 100%.
+//
+// The store holds one small record per contact key, which the Upserter
+// writes and reads (the record's format is the Upserter's: a fingerprint of
+// each attribute value SFMC confirmed, and when). It never holds attribute
+// values, only 64-bit hashes of them. Implementations: NewMemoryStore (in
+// memory), the boltstore package (a file, for the CLI's --state) and
+// redisstore.SentStore (a fleet). They must be safe for concurrent use; the
+// Upserter writes each key from one goroutine at a time.
+//
+// What the Upserter does with one:
+//
+//   - Before a contact's first attempt it reads the key's record and drops
+//     every attribute whose value SFMC confirmed (same fingerprint,
+//     confirmed within SentTTL). When nothing is left, no request is sent:
+//     the Outcome says Skipped. PATCH merges per attribute, so sending only
+//     what changed is correct.
+//   - Before sending a changed attribute that has a record, it forgets that
+//     attribute (until SFMC confirms the new value, the old one is in doubt).
+//   - After a confirmed success, and only then, it records the fingerprints
+//     of what it sent. A failure, an ErrOutcomeUnknown or a skip records
+//     nothing.
+//   - When the store fails (Get or Put returns an error), the contact is
+//     sent whole (never skipped on doubt) and AlertSentStoreUnavailable is
+//     raised once.
+//
+// A 64-bit fingerprint makes a wrong skip as likely as two different values
+// of an attribute hashing alike: about one in 10^19 per changed value.
+type SentStore interface {
+	// Get returns the record stored for key, or nil and no error when
+	// there is none.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// Put stores record for key, replacing what was there; an empty
+	// record deletes it.
+	Put(ctx context.Context, key string, record []byte) error
+}
+
+// NewMemoryStore returns a SentStore in memory: for tests and short-lived
+// jobs (what it remembers ends with the process).
+func NewMemoryStore() SentStore { return &memoryStore{m: map[string][]byte{}} }
+
+type memoryStore struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+func (s *memoryStore) Get(_ context.Context, key string) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.m[key], nil
+}
+
+func (s *memoryStore) Put(_ context.Context, key string, record []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(record) == 0 {
+		delete(s.m, key)
+		return nil
+	}
+	s.m[key] = append([]byte(nil), record...)
+	return nil
+}
+
+// sentRecordVersion is the first byte of a record.
+const sentRecordVersion = 1
+
+// sentAttr is one confirmed attribute value in a record.
+type sentAttr struct {
+	attr  uint64 // fingerprint of the set and attribute name
+	value uint64 // fingerprint of the value as sent (its JSON)
+	at    uint32 // when SFMC confirmed it, Unix seconds
+}
+
+// sentRecord is a key's record, decoded.
+type sentRecord []sentAttr
+
+const sentAttrSize = 8 + 8 + 4
+
+// decodeSentRecord parses a record; a record it cannot read (another
+// version, cut short) is treated as none, so the contact is sent whole.
+func decodeSentRecord(b []byte) sentRecord {
+	if len(b) < 1 || b[0] != sentRecordVersion || (len(b)-1)%sentAttrSize != 0 {
+		return nil
+	}
+	b = b[1:]
+	r := make(sentRecord, 0, len(b)/sentAttrSize)
+	for ; len(b) >= sentAttrSize; b = b[sentAttrSize:] {
+		r = append(r, sentAttr{
+			attr:  binary.LittleEndian.Uint64(b),
+			value: binary.LittleEndian.Uint64(b[8:]),
+			at:    binary.LittleEndian.Uint32(b[16:]),
+		})
+	}
+	return r
+}
+
+func (r sentRecord) encode() []byte {
+	if len(r) == 0 {
+		return nil
+	}
+	b := make([]byte, 1, 1+len(r)*sentAttrSize)
+	b[0] = sentRecordVersion
+	for _, a := range r {
+		b = binary.LittleEndian.AppendUint64(b, a.attr)
+		b = binary.LittleEndian.AppendUint64(b, a.value)
+		b = binary.LittleEndian.AppendUint32(b, a.at)
+	}
+	return b
+}
+
+func (r sentRecord) find(attr uint64) int {
+	for i := range r {
+		if r[i].attr == attr {
+			return i
+		}
+	}
+	return -1
+}
+
+// attrFingerprint identifies an attribute by its set and name.
+func attrFingerprint(set, name string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(set))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	return h.Sum64()
+}
+
+// valueFingerprint identifies a value by its JSON text: the string "1" and
+// the number 1 differ, as they do on the wire.
+func valueFingerprint(v any) (uint64, error) {
+	b, err := appendJSONValue(make([]byte, 0, 64), v)
+	if err != nil {
+		return 0, err
+	}
+	h := fnv.New64a()
+	h.Write(b)
+	return h.Sum64(), nil
+}
+
+// changeSet is what the store says about one contact: the attributes to
+// send, with their fingerprints, and the record the rest came from.
+type changeSet struct {
+	send    []AttributeValue
+	fps     []sentAttr // fingerprints of send, in order
+	record  sentRecord // the stored record, still-valid entries only
+	skipped int        // attributes SFMC holds already
+	doubt   bool       // some attribute to send had a record: forget it first
+}
+
+// changes compares c's attributes (the last value of each) with rec.
+// Entries older than ttl (before now) are not trusted; all sends every
+// attribute but keeps the record for the confirmation.
+func changes(c Contact, rec sentRecord, now time.Time, ttl time.Duration, all bool) (changeSet, error) {
+	cs := changeSet{}
+	oldest := now.Add(-ttl).Unix()
+	for _, e := range rec {
+		if int64(e.at) >= oldest {
+			cs.record = append(cs.record, e)
+		}
+	}
+	attrs := lastValues(c.Attributes)
+	for _, a := range attrs {
+		id := attrFingerprint(a.Set, a.Name)
+		v, err := valueFingerprint(a.Value)
+		if err != nil {
+			return changeSet{}, err
+		}
+		i := cs.record.find(id)
+		if !all && i >= 0 && cs.record[i].value == v {
+			cs.skipped++
+			continue
+		}
+		if i >= 0 {
+			cs.doubt = true
+		}
+		cs.send = append(cs.send, a)
+		cs.fps = append(cs.fps, sentAttr{attr: id, value: v})
+	}
+	return cs, nil
+}
+
+// lastValues returns attrs with each (Set, Name) once, at its first
+// position, holding its last value: what the encoder sends.
+func lastValues(attrs []AttributeValue) []AttributeValue {
+	dup := false
+	for i := 1; i < len(attrs) && !dup; i++ {
+		for j := 0; j < i; j++ {
+			if attrs[j].Set == attrs[i].Set && attrs[j].Name == attrs[i].Name {
+				dup = true
+				break
+			}
+		}
+	}
+	if !dup {
+		return attrs
+	}
+	out := make([]AttributeValue, 0, len(attrs))
+	pos := map[attrKey]int{}
+	for _, a := range attrs {
+		k := attrKey{a.Set, a.Name}
+		if i, ok := pos[k]; ok {
+			out[i].Value = a.Value
+			continue
+		}
+		pos[k] = len(out)
+		out = append(out, a)
+	}
+	return out
+}
+
+// without returns the record minus the attributes in fps (forgotten before
+// they are sent).
+func (cs changeSet) without() sentRecord {
+	out := make(sentRecord, 0, len(cs.record))
+	for _, e := range cs.record {
+		if !containsAttr(cs.fps, e.attr) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// confirmed returns the record with fps added as confirmed at now.
+func (cs changeSet) confirmed(now time.Time) sentRecord {
+	out := cs.without()
+	at := uint32(now.Unix())
+	for _, f := range cs.fps {
+		f.at = at
+		out = append(out, f)
+	}
+	return out
+}
+
+func containsAttr(fps []sentAttr, attr uint64) bool {
+	for _, f := range fps {
+		if f.attr == attr {
+			return true
+		}
+	}
+	return false
+}
+
+// errSentStore wraps a SentStore failure.
+var errSentStore = errors.New("sfmc: sent store failed")
+
+func sentStoreErr(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", errSentStore, op, err)
+}

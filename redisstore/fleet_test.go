@@ -121,10 +121,12 @@ func TestNoSecretInRedis(t *testing.T) {
 	want := fmt.Sprintf("%s:%s:%s:token", prefix, cfg.ClientID, cfg.AccountID)
 	assert.Contains(t, keys, want)
 	assert.Contains(t, keys, "rate:"+fmt.Sprintf("%s:%s:%s:rate", prefix, cfg.ClientID, cfg.AccountID))
+	base := fmt.Sprintf("%s:%s:%s", prefix, cfg.ClientID, cfg.AccountID)
+	assert.Contains(t, keys, base+":pace")
+	assert.Contains(t, keys, base+":live")
 	for _, k := range keys {
 		assert.NotContains(t, k, secret)
-		v, err := rdb.Get(ctx, k).Result()
-		require.NoError(t, err, k)
+		v := redisValue(t, rdb, k)
 		assert.NotContains(t, v, secret, "value of %s", k)
 		assert.NotContains(t, strings.ToLower(v), "client_secret", "value of %s", k)
 	}

@@ -85,9 +85,11 @@
 //
 // Several processes using one API integration can share one token
 // (WithTokenStore and a TokenStore: one refresh per token lifetime for the
-// whole fleet, under a lease), one rate (WithLimiter with a shared Limiter)
-// and one 429 cool-down (WithCooldown with a shared Cooldown). The module
-// github.com/sfmc-go/sfmc/redisstore implements all three on Redis. When
+// whole fleet, under a lease), one pace (WithLimiter with a shared
+// AdaptiveLimiter, which learns the tenant's pace from every process's
+// answers with PaceController) and one 429 cool-down (WithCooldown with a
+// shared Cooldown). The module github.com/sfmc-go/sfmc/redisstore
+// implements all three on Redis. When
 // shared state fails, the client goes on with local state and says so once:
 // through its logger, SharedStateErr and AlertSharedStateUnavailable
 // (shared components report through FallbackNotifier).

@@ -109,12 +109,14 @@
 // Several processes using one API integration can share one token
 // ([WithTokenStore] and a [TokenStore]: one refresh per token lifetime for
 // the whole fleet, under a lease), one pace ([WithLimiter] with a shared
-// [AdaptiveLimiter] or [Limiter]) and one cool-down ([WithCooldown] with a
-// shared [Cooldown]). The module github.com/sfmc-go/sfmc/redisstore
-// implements all three on Redis. When shared state fails, the client goes
-// on with local state and says so once: through its logger,
-// [Client.SharedStateErr] and [AlertSharedStateUnavailable] (shared
-// components report through [FallbackNotifier]).
+// [AdaptiveLimiter], which learns the tenant's pace from every process's
+// answers with [PaceController], or a shared [Limiter]) and one cool-down
+// ([WithCooldown] with a shared [Cooldown]). The module
+// github.com/sfmc-go/sfmc/redisstore implements all three on Redis. When
+// shared state fails, the client goes on with local state and says so once:
+// through its logger, [Client.SharedStateErr] and
+// [AlertSharedStateUnavailable] (shared components report through
+// [FallbackNotifier]).
 //
 // # Errors
 //

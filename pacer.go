@@ -223,6 +223,43 @@ func (p *PaceController) SetRate(r float64) {
 	p.a.peak = max(p.a.peak, p.a.rate)
 }
 
+// Threshold returns the rate at which slow start ends: below it a clean,
+// saturated round doubles the rate; from it the rate grows by additive
+// steps. It is +Inf until the first cut when no ceiling is configured.
+func (p *PaceController) Threshold() float64 { return p.a.ssthresh }
+
+// SetThreshold makes s the rate at which slow start ends (see Threshold),
+// for example a fleet's, read from a shared store, so that every process
+// leaves slow start when one of them was cut. Values <= 0 or NaN are
+// ignored; +Inf restores slow start until the next cut.
+func (p *PaceController) SetThreshold(s float64) {
+	if s != s || s <= 0 {
+		return
+	}
+	p.a.ssthresh = s
+}
+
+// Peak returns the remembered peak: the highest rate of a healthy round,
+// fading (half-life one minute) while the rate stays below it. The
+// additive step and where slow start ends after a cut follow it.
+func (p *PaceController) Peak() float64 { return p.a.peak }
+
+// SetPeak sets the remembered peak, never below the current rate: for
+// example back to what it was before a round whose increase a shared pace
+// refused, since the rate never got there. Values <= 0 or NaN are ignored.
+func (p *PaceController) SetPeak(r float64) {
+	if r != r || r <= 0 {
+		return
+	}
+	p.a.peak = max(r, p.a.rate)
+}
+
+// RoundStart returns when the current pacing round began (zero before the
+// first answer). Read before Observe, it tells how long the round that
+// Observe ends lasted: a shared pace uses it to accept a round's increase
+// only when the whole round ran at the current shared rate.
+func (p *PaceController) RoundStart() time.Time { return p.a.roundStart }
+
 // pacer is the client's default adaptive Limiter: an x/time/rate token
 // bucket whose rate aimd sets from the answers the transport reports.
 type pacer struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -121,10 +122,12 @@ func TestNoSecretInRedis(t *testing.T) {
 	want := fmt.Sprintf("%s:%s:%s:token", prefix, cfg.ClientID, cfg.AccountID)
 	assert.Contains(t, keys, want)
 	assert.Contains(t, keys, "rate:"+fmt.Sprintf("%s:%s:%s:rate", prefix, cfg.ClientID, cfg.AccountID))
+	base := fmt.Sprintf("%s:%s:%s", prefix, cfg.ClientID, cfg.AccountID)
+	assert.Contains(t, keys, base+":pace")
+	assert.Contains(t, keys, base+":live")
 	for _, k := range keys {
 		assert.NotContains(t, k, secret)
-		v, err := rdb.Get(ctx, k).Result()
-		require.NoError(t, err, k)
+		v := redisValue(t, rdb, k)
 		assert.NotContains(t, v, secret, "value of %s", k)
 		assert.NotContains(t, strings.ToLower(v), "client_secret", "value of %s", k)
 	}
@@ -253,10 +256,17 @@ func TestNewLimiterRejectsBadRate(t *testing.T) {
 	for _, c := range []struct {
 		rate  float64
 		burst int
-	}{{0, 1}, {-1, 1}, {10, 0}} {
+	}{{0, 1}, {-1, 1}, {10, 0}, {math.NaN(), 1}, {math.Inf(-1), 1}} {
 		_, err := redisstore.NewLimiter(nil, sfmc.Config{}, c.rate, c.burst)
 		assert.ErrorIs(t, err, sfmc.ErrInvalidConfig)
 	}
+	// No rate configured: the burst follows the pace (any given is ignored).
+	l, err := redisstore.NewLimiter(nil, sfmc.Config{}, math.Inf(1), 0)
+	require.NoError(t, err)
+	assert.Equal(t, 20.0, l.Rate(), "the cold start")
+	l, err = redisstore.NewLimiter(nil, sfmc.Config{}, 150, 5)
+	require.NoError(t, err)
+	assert.Equal(t, 150.0, l.Rate(), "a configured rate is the start")
 }
 
 // TestFallbackWhenRedisUnreachable needs no Redis: nothing listens on the

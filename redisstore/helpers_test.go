@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -142,4 +143,28 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// redisValue returns the value of key k as text, whatever its type.
+func redisValue(t *testing.T, rdb *redis.Client, k string) string {
+	t.Helper()
+	ctx := context.Background()
+	typ, err := rdb.Type(ctx, k).Result()
+	require.NoError(t, err, k)
+	switch typ {
+	case "string":
+		v, err := rdb.Get(ctx, k).Result()
+		require.NoError(t, err, k)
+		return v
+	case "hash":
+		v, err := rdb.HGetAll(ctx, k).Result()
+		require.NoError(t, err, k)
+		return fmt.Sprint(v)
+	case "zset":
+		v, err := rdb.ZRangeWithScores(ctx, k, 0, -1).Result()
+		require.NoError(t, err, k)
+		return fmt.Sprint(v)
+	}
+	t.Fatalf("%s: unexpected type %s", k, typ)
+	return ""
 }

@@ -81,11 +81,13 @@ func WithCooldownCache(d time.Duration) Option {
 	}
 }
 
-// WithFallbackRate sets the local limit the Limiter uses while Redis is
-// unavailable (default: the fleet's own rate and burst). Setting it to the
-// fleet's rate divided by the number of processes keeps the fleet under
-// the tenant's rate during an outage; the default keeps each process at
-// full speed and relies on the 429 cool-down.
+// WithFallbackRate sets the local pace a Limiter takes while Redis is
+// unavailable: it starts there and adapts below it (on 429s, as the
+// client's own pace does), never above. The default is the process's
+// share of the fleet: the fleet's last pace divided by the processes seen
+// live in the last 10 s (see Limiter), so that the fleet together stays
+// at about the tenant's rate. Set it when the share is known better, e.g.
+// the tenant's rate divided by a fixed number of pods.
 func WithFallbackRate(perSecond float64, burst int) Option {
 	return func(o *options) {
 		if perSecond > 0 && burst >= 1 {
@@ -106,9 +108,10 @@ func (k keyspace) key(kind string) string { return string(k) + ":" + kind }
 
 // ClientOptions returns the sfmc options that put a client into the fleet
 // of every client given the same rdb and cfg.ClientID/AccountID: the shared
-// TokenStore, a Limiter at perSecond with the given burst, and the shared
-// Cooldown. Give each client its own options (each call makes new
-// components), as separate processes would.
+// TokenStore, a Limiter at perSecond with the given burst (perSecond =
+// math.Inf(1) for none: the fleet finds the tenant's pace; see NewLimiter),
+// and the shared Cooldown. Give each client its own options (each call
+// makes new components), as separate processes would.
 func ClientOptions(rdb redis.UniversalClient, cfg sfmc.Config, perSecond float64, burst int, opts ...Option) ([]sfmc.Option, error) {
 	lim, err := NewLimiter(rdb, cfg, perSecond, burst, opts...)
 	if err != nil {

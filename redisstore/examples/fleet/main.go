@@ -1,11 +1,16 @@
 // Command fleet shows fleet mode: several sfmc.Clients — as several pods of
-// one pipeline would be — share one token, one rate and one 429 cool-down
-// through Redis, against an embedded SFMC simulator with a tenant limit.
+// one pipeline would be — share one token, one pace and one 429 cool-down
+// through Redis, against an embedded SFMC simulator with a tenant limit
+// they are not told.
 //
 // It needs a Redis server: SFMC_REDIS_ADDR (default 127.0.0.1:6379). Run it
 // from the redisstore directory:
 //
-//	go run ./examples/fleet -clients 4 -rate 200 -contacts 2000
+//	go run ./examples/fleet -clients 4 -limit 200 -contacts 4000
+//
+// Without -rate the fleet finds the tenant's pace (from 20 requests per
+// second, shared by all clients) and prints it every second; -rate sets
+// the fleet's rate (its ceiling and start), e.g. -rate 195.
 package main
 
 import (
@@ -14,8 +19,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,12 +42,17 @@ func main() {
 
 func run() error {
 	clients := flag.Int("clients", 4, "number of clients (pods) in the fleet")
-	rate := flag.Float64("rate", 200, "tenant limit of the simulator, requests/s")
-	contacts := flag.Int("contacts", 2000, "contacts to push")
-	workers := flag.Int("workers", 8, "Upserter workers per client")
+	limit := flag.Float64("limit", 200, "tenant limit of the simulator, requests/s (not told to the clients)")
+	fleetRate := flag.Float64("rate", 0, "the fleet's rate, requests/s (0: none, the fleet finds the tenant's pace)")
+	contacts := flag.Int("contacts", 4000, "contacts to push")
+	workers := flag.Int("workers", 0, "Upserter workers per client (0: sized from the pace)")
 	flag.Parse()
-	if *clients < 1 || *rate <= 0 || *contacts < 1 || *workers < 1 {
-		return errors.New("-clients, -rate, -contacts and -workers must be positive")
+	if *clients < 1 || *limit <= 0 || *fleetRate < 0 || *contacts < 1 || *workers < 0 {
+		return errors.New("-clients, -limit and -contacts must be positive, -rate and -workers not negative")
+	}
+	perSecond := *fleetRate
+	if perSecond == 0 {
+		perSecond = math.Inf(1) // no rate configured: find the pace
 	}
 
 	addr := os.Getenv("SFMC_REDIS_ADDR")
@@ -56,7 +68,7 @@ func run() error {
 		return fmt.Errorf("cannot reach Redis at %s (set SFMC_REDIS_ADDR, or start one: redis-server --port 6379 --save '' --appendonly no --daemonize yes): %w", addr, err)
 	}
 
-	srv := sfmctest.NewServer(sfmctest.WithRateLimit(*rate, 10), sfmctest.WithRequestLogSize(*contacts*2))
+	srv := sfmctest.NewServer(sfmctest.WithRateLimit(*limit, 5), sfmctest.WithRequestLogSize(*contacts*3))
 	defer srv.Close()
 	prefix := fmt.Sprintf("sfmc-example-%d", time.Now().UnixNano()) // a fresh fleet each run
 	defer cleanup(rdb, prefix)
@@ -68,7 +80,7 @@ func run() error {
 	var us []*sfmc.Upserter
 	for i := range *clients {
 		// Each client gets its own components, as a separate process would.
-		fleet, err := redisstore.ClientOptions(rdb, cfg, *rate*0.98, 5, redisstore.WithPrefix(prefix))
+		fleet, err := redisstore.ClientOptions(rdb, cfg, perSecond, 5, redisstore.WithPrefix(prefix))
 		if err != nil {
 			return err
 		}
@@ -96,9 +108,26 @@ func run() error {
 		us = append(us, u)
 	}
 
-	fmt.Printf("fleet of %d clients, tenant limit %.0f/s, %d contacts, Redis %s\n", *clients, *rate, *contacts, addr)
+	configured := "none (the fleet finds the pace)"
+	if *fleetRate > 0 {
+		configured = fmt.Sprintf("%g/s", *fleetRate)
+	}
+	fmt.Printf("fleet of %d clients, tenant limit %g/s (not told), fleet rate %s, %d contacts, Redis %s\n", *clients, *limit, configured, *contacts, addr)
 	start := time.Now()
 	var wg sync.WaitGroup
+	done := make(chan struct{})
+	go func() { // the fleet's pace, as each client holds it, every second
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fmt.Printf("%3.0fs: pace %s requests/s\n", time.Since(start).Seconds(), paces(us))
+			}
+		}
+	}()
 	for i, u := range us {
 		wg.Go(func() {
 			for j := i; j < *contacts; j += len(us) {
@@ -110,6 +139,7 @@ func run() error {
 		})
 	}
 	wg.Wait()
+	close(done)
 	elapsed := time.Since(start)
 
 	st := srv.Stats()
@@ -135,10 +165,27 @@ func run() error {
 	if st.RESTRequests > 0 {
 		share = 100 * float64(st.ByStatus[429]) / float64(st.RESTRequests)
 	}
-	fmt.Printf("done in %v: aggregate rate %.1f requests/s at the tenant (%.1f%% of the limit)\n", elapsed.Round(time.Millisecond), achieved, 100*achieved/(*rate))
+	fmt.Printf("done in %v: aggregate rate %.1f requests/s at the tenant (%.1f%% of the limit)\n", elapsed.Round(time.Millisecond), achieved, 100*achieved/(*limit))
 	fmt.Printf("requests %d, 429s %d (%.2f%%), token requests %d, failed contacts %d, alerts %d\n",
 		st.RESTRequests, st.ByStatus[429], share, st.TokenRequests, failed.Load(), alerts.Load())
+	pace, err := rdb.HGet(ctx, prefix+":"+cfg.ClientID+":"+cfg.AccountID+":pace", "rate").Float64()
+	if err != nil {
+		return fmt.Errorf("read the fleet's pace: %w", err)
+	}
+	fmt.Printf("the fleet's pace: %.1f requests/s (%.1f%% of the limit); the clients hold %s\n", pace, 100*pace/(*limit), paces(us))
 	return nil
+}
+
+// paces lists the clients' current pace (Stats().Rate).
+func paces(us []*sfmc.Upserter) string {
+	var b strings.Builder
+	for i, u := range us {
+		if i > 0 {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "%.1f", u.Stats().Rate)
+	}
+	return b.String()
 }
 
 // cleanup deletes the example's keys.

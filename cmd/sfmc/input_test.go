@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/sfmc-go/sfmc"
 	"github.com/sfmc-go/sfmc/sfmctest"
@@ -423,4 +426,57 @@ func TestNDJSONStart(t *testing.T) {
 			assert.NoError(t, err, "%q", line)
 		}
 	}
+}
+
+// The CSV reader streams as the NDJSON one does: every record parsed is
+// handed over before the reader waits for more input, a record still
+// being received is not read, and Stop returns at once.
+func TestCSVReaderHandsOverBeforeItBlocks(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		lr := newCSVReader(pr, maxLineBytes, "k")
+		take := func() []string {
+			synctest.Wait() // the reader is blocked reading
+			var got []string
+			for {
+				select {
+				case b := <-lr.batches:
+					for _, l := range b.lines {
+						got = append(got, fmt.Sprintf("%d-%d:%s", l.num, l.last(), b.line(l)))
+					}
+					lr.Release(b)
+				default:
+					return got
+				}
+			}
+		}
+		go func() { _, _ = pw.Write([]byte("\xef\xbb\xbfk,a.b\nK-1,x\n")) }()
+		assert.Equal(t, []string{`2-2:{"a":{"b":"x"},"k":"K-1"}`}, take())
+		go func() { _, _ = pw.Write([]byte("K-2,\"two\nlines\"\n\nK-3,")) }()
+		assert.Equal(t, []string{`3-4:{"a":{"b":"two\nlines"},"k":"K-2"}`}, take(), "a record over two lines")
+		rest := lr.Stop()
+		assert.Empty(t, rest, "K-3 is still being received: not read")
+		pr.CloseWithError(io.ErrClosedPipe)
+	})
+}
+
+// A CSV record longer than the limit stops reading there: the records
+// before it are read, and the error names its line.
+func TestCSVReaderRecordTooLong(t *testing.T) {
+	t.Parallel()
+	in := "k,v\nK-1,a\nK-2,\"" + strings.Repeat("x", 200<<10) + "\"\nK-3,c\n"
+	lr := newCSVReader(strings.NewReader(in), 1<<10, "k")
+	var got []string
+	for b := range lr.batches {
+		for _, l := range b.lines {
+			got = append(got, string(b.line(l)))
+		}
+		lr.Release(b)
+	}
+	assert.Equal(t, []string{`{"k":"K-1","v":"a"}`}, got)
+	eof, err := lr.state()
+	assert.False(t, eof)
+	assert.EqualError(t, err, "the CSV record starting on line 3 is longer than 1024 bytes (the longest accepted); reading stopped there")
 }

@@ -267,7 +267,7 @@ func checkPushFiles(in io.Reader, inputPath, mappingPath, failuresPath string) e
 	if f, ok := in.(*os.File); ok {
 		st, err := f.Stat()
 		if err == nil && st.IsDir() {
-			return fmt.Errorf("--input %s is a directory, not a file of NDJSON profiles", name)
+			return fmt.Errorf("--input %s is a directory, not a file of profiles", name)
 		}
 		if err == nil && fi != nil && os.SameFile(st, fi) {
 			return fmt.Errorf("--failures %s is the input (%s): it would be truncated before it is read; name another file", failuresPath, name)

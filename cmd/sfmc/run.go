@@ -101,7 +101,7 @@ func dispatch(ctx context.Context, e *env, args []string) int {
 	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
-		if len(args) > 1 && name == "help" {
+		if len(args) > 1 && name == "help" && !strings.HasPrefix(args[1], "-") {
 			c, ok := findCommand(args[1])
 			if !ok {
 				return unknownCommand(e, args[1])

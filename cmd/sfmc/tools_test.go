@@ -66,6 +66,7 @@ func TestHelpOnceReadable(t *testing.T) {
 	assert.Contains(t, r.stdout, "--rate R ", "the placeholder names the value")
 	assert.NotContains(t, r.stdout, "--rate SECOND")
 	assert.Regexp(t, `(?s)--token-ttl S\s+the access token lifetime.*\(default 1080\)\n$`, r.stdout)
+	assert.Equal(t, runCLI(context.Background(), none, "", "--help"), runCLI(context.Background(), none, "", "help", "--help"))
 	r = runCLI(context.Background(), none, "", "--help")
 	for _, l := range strings.Split(r.stdout, "\n") {
 		assert.LessOrEqual(t, utf8.RuneCountInString(l), 80, l)

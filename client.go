@@ -20,9 +20,6 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// Version is the SDK version, sent in the default User-Agent.
-const Version = "0.1.0"
-
 // Defaults, documented on the options that change them.
 const (
 	DefaultRetryMax         = 4
@@ -292,7 +289,8 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithUserAgent sets the User-Agent header (default "sfmc-go/" + Version).
+// WithUserAgent sets the User-Agent header (default "sfmc-go/" and the
+// module's Version without its "v", e.g. "sfmc-go/0.1.0").
 func WithUserAgent(ua string) Option {
 	return func(s *settings) error {
 		// Control characters (other than tab) are invalid in a header
@@ -379,7 +377,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		waitMin:   DefaultRetryWaitMin,
 		waitMax:   DefaultRetryWaitMax,
 		logger:    slog.New(slog.DiscardHandler),
-		userAgent: "sfmc-go/" + Version,
+		userAgent: "sfmc-go/" + userAgentVersion(Version()),
 		margin:    DefaultRefreshMargin,
 		maxBytes:  DefaultMaxResponseBytes,
 	}

@@ -899,7 +899,7 @@ func TestMaxResponseBytesHuge(t *testing.T) {
 // A User-Agent the client accepted must be sendable.
 func TestUserAgentSent(t *testing.T) {
 	t.Parallel()
-	for _, ua := range []string{"my app\t1.0", "sfmc-go/" + Version + " (destination)"} {
+	for _, ua := range []string{"my app\t1.0", "sfmc-go/" + Version() + " (destination)"} {
 		c, mt, _ := newMockClient(t, nil, WithUserAgent(ua))
 		var got string
 		mt.RegisterResponder(http.MethodGet, testRESTURL, func(req *http.Request) (*http.Response, error) {

@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// Mapping is a mapping file (design §5): how a profile record becomes a
+// Mapping is a mapping file (see the README): how a profile record becomes a
 // contact. It mirrors the destination's mapping and scheduling steps.
 //
 //	{

@@ -11,6 +11,7 @@ import (
 )
 
 const attributesUsage = `Usage: sfmc attributes [--all] [--set NAME] [--json]
+                       [--log-level L] [--log-format text|json]
 
 Lists the tenant's attribute-set definitions as a table: set, attribute,
 type, length. Like the destination it reads the first page (2000 sets) and
@@ -38,12 +39,16 @@ type setJSON struct {
 func runAttributes(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("attributes", flag.ContinueOnError)
 	all := fs.Bool("all", false, "read every page of attribute sets, not only the first")
-	set := fs.String("set", "", "show only the attribute set with exactly this `name`")
+	set := fs.String("set", "", "show only the attribute set with exactly this `NAME`")
 	asJSON := fs.Bool("json", false, "print one JSON document on stdout")
+	lf := addLogFlags(fs, e)
 	if done, code := parseFlags(fs, e, attributesUsage, args); done {
 		return code
 	}
-	c, err := newClient(e)
+	if err := lf.check(); err != nil {
+		return usageError(e, "attributes", err)
+	}
+	c, err := newClient(e, lf)
 	if err != nil {
 		return fail(e, "attributes", err)
 	}

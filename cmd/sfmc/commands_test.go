@@ -35,7 +35,7 @@ func TestHelp(t *testing.T) {
 	r := runCLI(ctx, none, "", "frobnicate")
 	assert.Equal(t, exitUsage, r.code)
 	assert.Contains(t, r.stderr, `unknown command "frobnicate"`)
-	assert.Contains(t, r.stderr, "Usage: sfmc COMMAND")
+	assert.Contains(t, r.stderr, "Run 'sfmc --help' for usage.", "a hint, not the whole usage (issue 14, item 2)")
 
 	r = runCLI(ctx, none, "")
 	assert.Equal(t, exitUsage, r.code)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,7 +17,9 @@ import (
 	"github.com/sfmc-go/sfmc/sfmctest"
 )
 
-const demoUsage = `Usage: sfmc demo [--profiles N] [--workers N] [--seed N] [--json]
+const demoUsage = `Usage: sfmc demo [--profiles N] [--workers N] [--seed N] [--failures FILE]
+                 [--write-mapping FILE] [--write-profiles FILE] [--json]
+                 [--log-level L] [--log-format text|json]
 
 The main job end to end, with no credentials: starts an SFMC simulator in
 this process with Mapping-ID attributes salesforce_mc_segment_1..3 (Text,
@@ -47,7 +50,7 @@ var demoSegments = []sfmc.SegmentSpec{
 	{ID: "seg-4", MappingID: mappingIDName(3)},
 }
 
-// demoMapping returns the mapping the demo uses (design.md §5 format).
+// demoMapping returns the mapping the demo uses.
 func demoMapping() *sfmc.Mapping {
 	return &sfmc.Mapping{
 		Identity: "identityMap.contactKey",
@@ -99,7 +102,7 @@ func genProfile(seed uint64, i int) demoProfile {
 	return p
 }
 
-// xdmProfile is the JSON shape of a generated profile line (design.md §5).
+// xdmProfile is the JSON shape of a generated profile line (see README).
 type xdmProfile struct {
 	IdentityMap struct {
 		ContactKey []xdmID `json:"contactKey"`
@@ -232,19 +235,22 @@ func verifyDemo(srv *sfmctest.Server, seed uint64, n int) (int, []string) {
 
 func runDemo(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	profiles := fs.Int("profiles", 3000, "number of sample profiles")
-	workers := fs.Int("workers", sfmc.DefaultUpserterWorkers, "concurrent requests")
-	seed := fs.Uint64("seed", 1, "seed of the generated profiles")
+	profiles := fs.Int("profiles", 3000, "the number `N` of sample profiles")
+	workers := fs.Int("workers", sfmc.DefaultUpserterWorkers, "a fixed number `N` of concurrent requests")
+	seed := fs.Uint64("seed", 1, "the seed `N` of the generated profiles")
 	asJSON := fs.Bool("json", false, "print only the summary JSON (with verified and mismatches) on stdout")
-	failures := fs.String("failures", filepath.Join(os.TempDir(), "sfmc-demo-failures.ndjson"), "failure records `file`, created or truncated before anything is sent")
+	failures := fs.String("failures", filepath.Join(os.TempDir(), "sfmc-demo-failures.ndjson"), "the failure records `file`, created or truncated before anything is sent")
 	writeMapping := fs.String("write-mapping", "", "only write the demo mapping to `file` (then exit)")
 	writeProfs := fs.String("write-profiles", "", "only write the generated profiles as NDJSON to `file` (then exit)")
+	lf := addLogFlags(fs, e)
 	if done, code := parseFlags(fs, e, demoUsage, args); done {
 		return code
 	}
 	if *profiles < 0 || *workers < 0 {
-		errorf(e, "demo", "--profiles and --workers must not be negative")
-		return exitUsage
+		return usageError(e, "demo", errors.New("--profiles and --workers must not be negative"))
+	}
+	if err := lf.check(); err != nil {
+		return usageError(e, "demo", err)
 	}
 	if *writeMapping != "" || *writeProfs != "" {
 		return demoWriteFiles(e, *writeMapping, *writeProfs, *seed, *profiles)
@@ -256,8 +262,14 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	defer srv.Close()
-	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithUserAgent(userAgent),
-		sfmc.WithHTTPClient(httpClient(max(*workers, sfmc.DefaultUpserterWorkers))))...)
+	con := &console{w: e.stderr}
+	lf.out = con
+	copts := append(srv.ClientOptions(), sfmc.WithUserAgent(userAgent()),
+		sfmc.WithHTTPClient(httpClient(max(*workers, sfmc.DefaultUpserterWorkers))))
+	if l := lf.logger(); l != nil {
+		copts = append(copts, sfmc.WithLogger(l))
+	}
+	c, err := sfmc.NewClient(srv.Config(), copts...)
 	if err != nil {
 		return fail(e, "demo", err)
 	}
@@ -267,7 +279,7 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(out, "simulator: %s (in this process); Email Demographics has %s..3 (Text, length 20)\n", srv.URL(), mappingIDName(1))
 	m := demoMapping()
-	pm, code := compileMapping(ctx, e, "demo", c, m)
+	pm, _, code := compileMapping(ctx, e, "demo", c, m)
 	if pm == nil {
 		return code
 	}
@@ -277,9 +289,10 @@ func runDemo(ctx context.Context, e *env, args []string) int {
 
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeProfiles(pw, *seed, *profiles)) }()
-	opts := pushOptions{workers: *workers, failuresPath: *failures, drainTimeout: defaultDrainTimeout, hard: e.hard, notify: e.stderr}
-	if !*asJSON && isTerminal(e.stderr) {
-		opts.progress = e.stderr
+	opts := pushOptions{workers: *workers, failuresPath: *failures, drainTimeout: defaultDrainTimeout, hard: e.hard, notify: con,
+		console: con, width: terminalWidth(e), progress: progressOff}
+	if !*asJSON && e.isTerm(e.stderr) {
+		opts.progress = progressBar
 	}
 	s, err := push(ctx, c, m, pm, pr, opts)
 	pr.CloseWithError(io.ErrClosedPipe) // unblock the writer if push stopped early

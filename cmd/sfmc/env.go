@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -19,10 +24,9 @@ const (
 	envScope        = "SFMC_SCOPE"
 	envAuthURL      = "SFMC_AUTH_URL"
 	envRESTURL      = "SFMC_REST_URL"
+	envLogLevel     = "SFMC_LOG_LEVEL"  // default of --log-level
+	envLogFormat    = "SFMC_LOG_FORMAT" // default of --log-format
 )
-
-// userAgent identifies the command-line tool to SFMC.
-const userAgent = "sfmc-cli/" + sfmc.Version
 
 // httpClient returns an HTTP client whose transport keeps up to conns idle
 // connections per host. http.DefaultTransport keeps 2, so with more
@@ -41,10 +45,10 @@ type configError struct{ msg string }
 
 func (e *configError) Error() string { return e.msg }
 
-// newClient builds a Client from the environment. Missing required
-// variables give a *configError naming all of them. extra options come
-// after the environment's (e.g. a rate limit).
-func newClient(e *env, extra ...sfmc.Option) (*sfmc.Client, error) {
+// newClient builds a Client from the environment, logging as lf says.
+// Missing required variables give a *configError naming all of them.
+// extra options come after the environment's (e.g. a rate limit).
+func newClient(e *env, lf *logFlags, extra ...sfmc.Option) (*sfmc.Client, error) {
 	get := func(k string) string { return strings.TrimSpace(e.getenv(k)) }
 	var missing []string
 	for _, k := range []string{envSubdomain, envClientID, envClientSecret} {
@@ -63,7 +67,10 @@ func newClient(e *env, extra ...sfmc.Option) (*sfmc.Client, error) {
 		AccountID:    get(envAccountID),
 		Scopes:       strings.Fields(e.getenv(envScope)),
 	}
-	opts := []sfmc.Option{sfmc.WithUserAgent(userAgent)}
+	opts := []sfmc.Option{sfmc.WithUserAgent(userAgent())}
+	if l := lf.logger(); l != nil {
+		opts = append(opts, sfmc.WithLogger(l))
+	}
 	if u := get(envAuthURL); u != "" {
 		opts = append(opts, sfmc.WithAuthURL(u))
 	}
@@ -131,4 +138,82 @@ func redact(s, secret string) string {
 		return s
 	}
 	return strings.ReplaceAll(s, secret, "[REDACTED]")
+}
+
+// redactWriter is the same guard on a stream: log records and warnings.
+// Each slog record is one Write, so a secret cannot straddle two.
+type redactWriter struct {
+	w      io.Writer
+	secret string
+}
+
+func (r redactWriter) Write(p []byte) (int, error) {
+	if len(r.secret) < 4 || !bytes.Contains(p, []byte(r.secret)) {
+		return r.w.Write(p)
+	}
+	if _, err := r.w.Write(bytes.ReplaceAll(p, []byte(r.secret), []byte("[REDACTED]"))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// logFlags are a command's --log-level and --log-format, and where the
+// log goes.
+type logFlags struct {
+	level, format string
+	out           io.Writer // stderr, behind the secret guard
+}
+
+// logLevel returns the slog level a --log-level value names (false for
+// off and unknown values).
+func logLevel(s string) (slog.Level, bool) {
+	switch s {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return 0, false
+}
+
+// addLogFlags defines --log-level and --log-format on fs, with defaults
+// from SFMC_LOG_LEVEL and SFMC_LOG_FORMAT.
+func addLogFlags(fs *flag.FlagSet, e *env) *logFlags {
+	lf := &logFlags{out: redactWriter{e.stderr, e.getenv(envClientSecret)}}
+	fs.StringVar(&lf.level, "log-level", cmp.Or(strings.TrimSpace(e.getenv(envLogLevel)), "off"),
+		"`debug|info|warn|error|off`: the least level of the library's log records sent to stderr: token events (warn, debug), requests that failed or were retried (info; debug: every request), alerts (warn); never secrets")
+	fs.StringVar(&lf.format, "log-format", cmp.Or(strings.TrimSpace(e.getenv(envLogFormat)), "text"),
+		"`text|json`: the log's format (slog's key=value text, or one JSON object per line)")
+	return lf
+}
+
+// check validates the flags' values.
+func (lf *logFlags) check() error {
+	if _, ok := logLevel(lf.level); !ok && lf.level != "off" {
+		return fmt.Errorf("--log-level must be debug, info, warn, error or off, got %q", lf.level)
+	}
+	if lf.format != "text" && lf.format != "json" {
+		return fmt.Errorf("--log-format must be text or json, got %q", lf.format)
+	}
+	return nil
+}
+
+// logger returns the logger the flags ask for, nil for off (or no flags).
+func (lf *logFlags) logger() *slog.Logger {
+	if lf == nil {
+		return nil
+	}
+	level, ok := logLevel(lf.level)
+	if !ok {
+		return nil
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if lf.format == "json" {
+		return slog.New(slog.NewJSONHandler(lf.out, opts))
+	}
+	return slog.New(slog.NewTextHandler(lf.out, opts))
 }

@@ -19,7 +19,7 @@ const (
 )
 
 // failureRecord is one line of the failures file. line, contactKey and
-// error are the contract's fields (design.md §5); the others were added so
+// error are the original fields (see README); the others were added so
 // that the file can be reconciled and replayed: status, mayHaveApplied,
 // and the original input line, as a JSON string (input) when it is valid
 // UTF-8, else as the base64 of its bytes (inputBase64). A line longer than
@@ -93,7 +93,8 @@ func failureRecordInput(prof map[string]any) (line []byte, isRecord bool, err er
 // Upserter's OnResult calls it from its workers. Records come in the order
 // their outcomes arrive, not in input order.
 type failureWriter struct {
-	path string
+	path    string
+	discard bool // no file (discardFailures): records are dropped
 
 	broken atomic.Bool // a write failed: records are being lost
 
@@ -123,12 +124,23 @@ func openFailures(path string) (*failureWriter, error) {
 	return fw, nil
 }
 
+// discardFailures returns a failureWriter that keeps no file: the failures
+// of a dry run without --failures are counted, not written.
+func discardFailures() *failureWriter {
+	fw := &failureWriter{discard: true}
+	fw.enc = json.NewEncoder(&fw.buf)
+	return fw
+}
+
 // Write appends one record. Each record is one write to the file (no
 // buffering), so that a record counted as written is in the file, and one
 // that could not be written is known by its line.
 func (fw *failureWriter) Write(r *failureRecord) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
+	if fw.discard {
+		return
+	}
 	if fw.err == nil && fw.f == nil {
 		fw.err = errors.New("written after it was closed")
 	}

@@ -111,10 +111,10 @@ func readFailures(t testing.TB, path string) []failureRecord {
 }
 
 // summaryKeys are the contract's summary keys; pushKeys the ones push
-// added (issues 11, 12).
+// added (issues 11, 12, 14).
 var (
 	summaryKeys = []string{"read", "upserted", "failed", "segments", "requests", "retries", "throttled"}
-	pushKeys    = []string{"notSent", "interrupted", "stopReason", "resumeLine", "elapsedSeconds", "failuresFile", "failuresWritten", "rate"}
+	pushKeys    = []string{"notSent", "interrupted", "stopReason", "resumeLine", "elapsedSeconds", "failuresFile", "failuresWritten", "rate", "warnings", "dryRun"}
 )
 
 // parseSummary parses a --json summary and checks its keys are the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 )
 
 // maxLineBytes is the longest input line push accepts (16 MiB). A longer
@@ -29,12 +30,22 @@ var utf8BOM = []byte("\xef\xbb\xbf")
 // once Stop was called.
 var errStopped = errors.New("reading stopped")
 
-// lineRef locates one line in a batch's data.
+// lineRef locates one line in a batch's data: an NDJSON line, or a CSV
+// record as the NDJSON line of its profile.
 type lineRef struct {
-	num        int64 // 1-based line number in the input
+	num        int64 // 1-based line number in the input (where a CSV record starts)
+	endNum     int64 // last line of a CSV record spanning several lines (0: num)
 	start, end int   // data[start:end], without the line break
 	tooLong    int64 // when > 0: the line had this many bytes and was dropped
+	// err, when set, is why the record cannot be used, found by the
+	// reader (a CSV record that does not parse); data[start:end] is then
+	// its original text, and key its contact key when it is known.
+	err string
+	key *string
 }
+
+// last returns the last input line l occupies.
+func (l lineRef) last() int64 { return max(l.num, l.endNum) }
 
 // lineBatch is a group of input lines sharing one buffer.
 type lineBatch struct {
@@ -70,6 +81,14 @@ type lineReader struct {
 	free    chan *lineBatch // batches to fill
 	stop    chan struct{}   // closed by Stop
 	max     int64           // longest line accepted, in bytes (maxLineBytes)
+	// check, when set, is applied to the first line that is not blank: an
+	// error stops reading there (the line is not read) and is the read
+	// error (an *inputFormatError).
+	check func(num int64, line []byte) error
+
+	// consumed counts the input bytes of the lines handed over or about to
+	// be (the BOM included), for the progress.
+	consumed atomic.Int64
 
 	mu      sync.Mutex
 	stopped bool // Stop was called: Read returns errStopped
@@ -84,6 +103,26 @@ func newLineReader(r io.Reader) *lineReader { return newLineReaderMax(r, maxLine
 
 // newLineReaderMax starts reading r, accepting lines of up to max bytes.
 func newLineReaderMax(r io.Reader, max int64) *lineReader {
+	return startLineReader(r, max, nil)
+}
+
+// newNDJSONReader starts reading r as NDJSON: lines of up to
+// maxLineBytes, the first of which must look like a JSON object
+// (ndjsonStart).
+func newNDJSONReader(r io.Reader) *lineReader {
+	return startLineReader(r, maxLineBytes, ndjsonStart)
+}
+
+// startLineReader starts reading r line by line.
+func startLineReader(r io.Reader, max int64, check func(int64, []byte) error) *lineReader {
+	lr := newReaderState(max)
+	lr.check = check
+	go lr.loop(&stopReader{r: r, lr: lr})
+	return lr
+}
+
+// newReaderState returns a lineReader whose goroutine is yet to start.
+func newReaderState(max int64) *lineReader {
 	lr := &lineReader{
 		max: max,
 		// Room for every batch: a send never blocks.
@@ -94,7 +133,6 @@ func newLineReaderMax(r io.Reader, max int64) *lineReader {
 	for range batchCount {
 		lr.free <- &lineBatch{data: make([]byte, 0, batchBytes), lines: make([]lineRef, 0, batchLines)}
 	}
-	go lr.loop(&stopReader{r: r, lr: lr})
 	return lr
 }
 
@@ -181,40 +219,52 @@ func completeLineBuffered(br *bufio.Reader) bool {
 	return bytes.IndexByte(buf, '\n') >= 0
 }
 
+// next returns a free batch to fill, or false once Stop was called.
+func (lr *lineReader) next() (*lineBatch, bool) {
+	select {
+	case b := <-lr.free:
+		return b, true
+	case <-lr.stop:
+		return nil, false
+	}
+}
+
+// setErr records why reading ended: the end of the input, Stop, or an
+// error.
+func (lr *lineReader) setErr(err error) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	switch {
+	case err == io.EOF:
+		lr.eof = true
+	case errors.Is(err, errStopped):
+	default:
+		lr.err = err
+	}
+}
+
 func (lr *lineReader) loop(r io.Reader) {
 	defer close(lr.batches)
 	br := bufio.NewReaderSize(r, readerBuffer)
 	var b *lineBatch
 	get := func() bool {
-		select {
-		case b = <-lr.free:
-			return true
-		case <-lr.stop:
-			b = nil
-			return false
-		}
+		var ok bool
+		b, ok = lr.next()
+		return ok
 	}
-	setErr := func(err error) {
-		lr.mu.Lock()
-		defer lr.mu.Unlock()
-		switch {
-		case err == io.EOF:
-			lr.eof = true
-		case errors.Is(err, errStopped):
-		default:
-			lr.err = err
-		}
-	}
+	setErr := lr.setErr
 	if !get() {
 		return
 	}
 	if bom, err := br.Peek(len(utf8BOM)); bytes.Equal(bom, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
+		lr.consumed.Add(int64(len(utf8BOM)))
 	} else if err != nil && len(bom) == 0 {
 		setErr(err)
 		return
 	}
 	var num int64
+	checked := lr.check == nil
 	for {
 		if n := len(b.lines); n > 0 && (n >= batchLines || len(b.data) >= batchBytes || !completeLineBuffered(br)) {
 			lr.batches <- b // never blocks: the channel has room for every batch
@@ -256,6 +306,15 @@ func (lr *lineReader) loop(r io.Reader) {
 			ref.end = start
 			b.data = b.data[:start]
 		}
+		if !checked && ref.tooLong == 0 && len(bytes.TrimSpace(b.line(ref))) > 0 {
+			checked = true
+			if cerr := lr.check(num, b.line(ref)); cerr != nil {
+				b.data = b.data[:start]
+				setErr(cerr)
+				break
+			}
+		}
+		lr.consumed.Add(n)
 		b.lines = append(b.lines, ref)
 		if err != nil { // io.EOF after a last line without a line break
 			setErr(err)

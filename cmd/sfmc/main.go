@@ -4,13 +4,31 @@
 //
 // Usage:
 //
-//	sfmc demo       [--profiles N] [--workers N] [--json]
-//	sfmc simulator  [--addr A] [--token-ttl S] [--rate R] [--latency D] [faults...] [--segments N]
-//	sfmc verify
+//	sfmc demo       [--profiles N] [--workers N] [--seed N] [--failures FILE]
+//	                [--write-mapping FILE] [--write-profiles FILE] [--json]
+//	                [--log-level L] [--log-format text|json]
+//	sfmc simulator  [--addr 127.0.0.1:8080] [--token-ttl S] [--rate R]
+//	                [--latency D] [--seed N] [--segments N] [--retry-after D]
+//	                [--fault-429 F] [--fault-503 F] [--fault-500 F]
+//	                [--fault-blocked F] [--fault-drop F]
+//	                [--fault-drop-after-write F]
+//	sfmc verify     [--json] [--log-level L] [--log-format text|json]
 //	sfmc attributes [--all] [--set NAME] [--json]
-//	sfmc validate   --mapping FILE [--all]
-//	sfmc push       --mapping FILE [--input FILE|-] [--workers N] [--rate R] [--failures FILE] [--drain-timeout D] [--json]
-//	sfmc help [COMMAND]
+//	                [--log-level L] [--log-format text|json]
+//	sfmc validate   --mapping FILE [--all] [--json]
+//	                [--log-level L] [--log-format text|json]
+//	sfmc push       --mapping FILE [--input FILE|-] [--format ndjson|csv]
+//	                [--dry-run] [--workers N] [--max-workers N] [--rate R]
+//	                [--fail-on-block] [--failures FILE] [--drain-timeout D]
+//	                [--progress auto|bar|plain|off] [--json]
+//	                [--log-level L] [--log-format text|json]
+//	sfmc version    [--json]
+//	sfmc completion bash|zsh|fish
+//	sfmc help       [COMMAND]
+//
+// Every command has --help (its usage and flags, on stdout); a usage error
+// prints the error and a one-line hint on stderr and exits 2, and an
+// unknown command gets the nearest ones suggested.
 //
 // demo runs the whole job against an in-process simulator and needs no
 // credentials: it generates sample profiles with segment memberships,
@@ -24,21 +42,39 @@
 // (required), SFMC_ACCOUNT_ID and SFMC_SCOPE (space-separated; optional),
 // SFMC_AUTH_URL and SFMC_REST_URL (endpoint overrides, for proxies and the
 // simulator). The client secret and access tokens are never printed.
+// --log-level (debug, info, warn, error or off, the default) and
+// --log-format (text or json) send the library's log to stderr; SFMC_LOG_LEVEL
+// and SFMC_LOG_FORMAT give their defaults.
 //
-// push reads NDJSON profiles line by line, maps each one with the mapping
-// file (identity, attributes, segments → Mapping IDs), and upserts the
-// contacts through a bounded sfmc.Upserter. Nothing is changed on the way:
-// invalid UTF-8 and keys with surrounding whitespace are record errors.
-// Every line read ends up in exactly one of upserted, failed and not sent;
-// the failed and not-sent ones are failure records
+// push reads profiles record by record, NDJSON lines or CSV rows
+// (--format, by default csv for *.csv files), maps each one with the
+// mapping file (identity, attributes, segments → Mapping IDs), and upserts
+// the contacts through a bounded sfmc.Upserter. A CSV header names, for
+// each column, the dot path into the profile (identityMap.contactKey,
+// person.name.firstName, segmentMembership.ups.seg-1.status); an empty
+// cell is absent. An NDJSON input in another format (a JSON array, a CSV
+// header) stops at its first line with one error. Nothing is changed on
+// the way: invalid UTF-8 and keys with surrounding whitespace are record
+// errors. Every record read ends up in exactly one of upserted, failed and
+// not sent; the failed and not-sent ones are failure records
 // {"line","contactKey","error","status","mayHaveApplied","input"} in the
 // failures file, created (or truncated) before anything is sent, each with
-// its original input line, so that the file can be replayed as push's
-// input. At the end it prints a summary; with --json only the summary JSON
+// its original input line (for CSV, the record's profile as an NDJSON
+// line), so that the file can be replayed as push's input. A mapped source
+// absent from every one of the first 1,000 records is a warning. --dry-run
+// maps and checks every record without sending any. At the end it prints
+// a summary with the per-segment counts; with --json only the summary JSON
 // {"read","upserted","failed","segments","requests","retries","throttled",
 // "notSent","interrupted","stopReason","resumeLine","elapsedSeconds",
-// "failuresFile","failuresWritten"} on stdout. On a terminal, stderr shows
-// a live progress bar.
+// "failuresFile","failuresWritten","rate","warnings","dryRun"} on stdout.
+// --progress bar draws a live line on stderr that fits the terminal
+// (percent and ETA for a regular file, counts, rates, retries and what the
+// run waits for); plain logs a line every 10 s; auto, the default, is bar
+// on a terminal and plain otherwise.
+//
+// version prints the module version, VCS revision and Go version recorded
+// in the binary (the User-Agent carries the same version); completion
+// prints a completion script for bash, zsh or fish.
 //
 // Signals: the first Ctrl-C (SIGINT) stops push reading and gives the
 // contacts already accepted --drain-timeout (default 60 s) to finish. A
@@ -54,8 +90,9 @@
 // validation found problems, the run stopped early, or it was interrupted
 // (also while the tenant's attributes load); 2 usage, configuration or
 // authentication error found before anything was sent (including push
-// with a mapping the tenant does not accept, an input that is missing or a
-// directory, and a failures file that cannot be created or is the input).
+// with a mapping the tenant does not accept, an input that is missing, a
+// directory or in another format, and a failures file that cannot be
+// created or is the input).
 package main
 
 import (

@@ -21,45 +21,79 @@ import (
 	"github.com/sfmc-go/sfmc"
 )
 
-const pushUsage = `Usage: sfmc push --mapping FILE [--input FILE|-] [--workers N] [--rate R] [--failures FILE]
-                 [--drain-timeout D] [--fail-on-block] [--json]
+const pushUsage = `Usage: sfmc push --mapping FILE [--input FILE|-] [--format ndjson|csv]
+                 [--dry-run] [--workers N] [--max-workers N] [--rate R]
+                 [--fail-on-block] [--failures FILE] [--drain-timeout D]
+                 [--progress auto|bar|plain|off] [--json]
+                 [--log-level L] [--log-format text|json]
 
-Streams NDJSON profiles (one JSON object per line, read line by line, never
-all at once: each line goes on as soon as it is read, however slow the
-pipe), maps each one with the mapping file and upserts the contacts. The
-mapping is validated against the tenant's attributes (every page) first:
-when it has problems they are printed, nothing is sent, and the exit code is
-2 (a configuration error). A UTF-8 byte-order mark at the start of the
-input is skipped; blank lines are skipped.
+Streams profiles, NDJSON or CSV, record by record, never all at once (each
+record goes on as soon as it is read, however slow the pipe), maps each one
+with the mapping file and upserts the contacts. The mapping is validated
+against the tenant's attributes (every page) first: when it has problems
+they are printed, nothing is sent, and the exit code is 2 (a configuration
+error); its warnings are printed and go on.
 
-Nothing is changed on the way: a line that cannot be used (not JSON,
-invalid UTF-8 anywhere, no contact key or one with leading or trailing
-whitespace, a value longer than its attribute, an unknown segment status,
-longer than 16 MiB) and a contact SFMC refuses are failure records; the rest
-go on.
+Input: --format ndjson (one JSON object per line) or csv; the default is
+csv for a file named *.csv and ndjson otherwise (standard input included).
+A UTF-8 byte-order mark at the start is skipped; blank lines are skipped.
+An NDJSON input whose first line shows another format (a JSON array, a
+JSON document over several lines, CSV, compressed data) stops with one
+error, exit 2. CSV (RFC 4180) has a header row whose column names are dot
+paths into the profile as NDJSON has it: identityMap.contactKey (the key
+itself in the cell; the mapping's identity must be a column),
+person.name.firstName, personalEmail.address,
+segmentMembership.ups.seg-1.status. Cells are text, sent exactly as they
+are; an empty cell means absent. A CSV file and an NDJSON file holding the
+same data push exactly the same contacts.
 
-Accounting: every line read ends up in exactly one of upserted, failed and
-not sent (read = upserted + failed + notSent). The failures file (--failures)
-is created, or truncated, before anything is sent, and then holds one JSON
-record per failed or not-sent record:
+Nothing is changed on the way: a record that cannot be used (not JSON, a
+CSV row that does not parse, invalid UTF-8 anywhere, no contact key or one
+with leading or trailing whitespace, a value that does not fit its
+attribute, an unknown segment status, longer than 16 MiB) and a contact
+SFMC refuses are failure records; the rest go on. A mapped source that is
+absent from every one of the first 1,000 records (a typo such as
+person.name.firstname) is a warning, on stderr and in the summary.
+
+--dry-run reads and maps every record and checks every value against the
+tenant's attributes as a real run does, and prints the same summary and
+per-segment counts ("upserted" then counts the records that would be
+sent), without sending any contact: only the attribute definitions are
+read. It writes the failures file only when --failures is given.
+
+Accounting: every record read ends up in exactly one of upserted, failed and
+not sent (read = upserted + failed + notSent). The failures file
+(--failures) is created, or truncated, before anything is sent, and then
+holds one JSON record per failed or not-sent record:
   {"line":N,"contactKey":K|null,"error":"...","status":"failed"|"notSent",
    "mayHaveApplied":true (failed without an answer: SFMC may have stored it),
    "input":"the original line"}  (or "inputBase64" when it is not UTF-8)
 so it holds the profiles' data: keep it as safe as the input (a new file
-gets mode 0600). Replay it with
+gets mode 0600). For CSV, line is where the record starts and input is
+the record's profile as an NDJSON line (or, for a row that does not parse,
+its original text). Replay it with
   sfmc push --mapping FILE --input FAILURES --failures OTHER-FILE
 push reads each failure record as the line it holds (the new records' line
 numbers are lines of FAILURES). --failures must not name the input (or the
 mapping) file.
 
-At the end a summary: on stderr for a person, or with --json only this JSON
-on stdout: {"read","upserted","failed","segments":{ID:{"realized","existing",
-"exited"}},"requests","retries","throttled","notSent","interrupted",
-"stopReason","resumeLine","elapsedSeconds","failuresFile","failuresWritten",
-"rate"} (segments count upserted records; stopReason and resumeLine are null
-unless the run stopped early; resumeLine is the first input line not
-accounted for; rate is the pace at the end, requests per second). On a
-terminal stderr shows a live progress bar.
+At the end a summary: on stderr for a person, with the per-segment counts,
+or with --json only this JSON on stdout: {"read","upserted","failed",
+"segments":{ID:{"realized","existing","exited"}},"requests","retries",
+"throttled","notSent","interrupted","stopReason","resumeLine",
+"elapsedSeconds","failuresFile","failuresWritten","rate","warnings",
+"dryRun"} (segments count upserted records; stopReason and resumeLine are
+null unless the run stopped early; resumeLine is the first input line not
+accounted for; rate is the pace at the end, requests per second; warnings
+is a list of sentences).
+
+Progress (--progress): bar draws one live line on stderr that never
+exceeds the terminal's width: percent and ETA (for a regular file, by
+bytes), records read, upserted, failed and not sent, the send rate,
+retries and throttling, and what the run waits for ("SFMC not answering
+for 12 s, 353 retries", a block, the input); plain prints one line every
+10 s instead (for CI and Kubernetes logs); auto (the default) is bar on a
+terminal and plain otherwise; off prints none.
 
 Pace: SFMC publishes no rate limit, so without --rate push finds the
 tenant's pace itself (from 20 requests/s, faster while answers are clean,
@@ -84,56 +118,73 @@ Exit codes: 0 every record upserted; 1 some records failed or were not
 sent, the run stopped early, or it was interrupted (also while the
 attributes load); 2 usage, configuration or authentication error (also when
 SFMC refuses the credentials, the IP address or the integration in the
-middle of a run), invalid mapping, unreadable input or unwritable failures
-file, found before anything was sent.
+middle of a run), invalid mapping, unreadable input or one in another
+format, or unwritable failures file, found before anything was sent.
 
-Example:
-  sfmc push --mapping mapping.json --input profiles.ndjson --workers 16 --rate 200
+Examples:
+  sfmc push --mapping mapping.json --input profiles.ndjson --rate 200
+  sfmc push --mapping mapping.json --input profiles.csv --dry-run
 `
 
 // defaultDrainTimeout is how long push waits after an interrupt for the
 // contacts already accepted (--drain-timeout).
 const defaultDrainTimeout = 60 * time.Second
 
+// defaultFailures is the default failures file (--failures).
+const defaultFailures = "sfmc-failures.ndjson"
+
 func runPush(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("push", flag.ContinueOnError)
-	mappingPath := fs.String("mapping", "", "mapping `file` (JSON; required)")
-	input := fs.String("input", "-", "NDJSON profiles `file`, or - for stdin")
+	mappingPath := fs.String("mapping", "", "the mapping `file` (JSON; required)")
+	input := fs.String("input", "-", "the profiles `file` (NDJSON or CSV), or - for standard input")
+	format := fs.String("format", "", "`ndjson|csv`: the input format (default: csv for *.csv files, else ndjson)")
+	dryRun := fs.Bool("dry-run", false, "read, map and check every record against the tenant's attributes, print the summary, send no contact")
 	workers := fs.Int("workers", 0, "a fixed number of concurrent requests (0: sized from the pace and the latency, up to --max-workers)")
 	maxWorkers := fs.Int("max-workers", sfmc.DefaultMaxWorkers, "the most concurrent requests when --workers is 0")
-	rate := fs.Float64("rate", 0, "the most requests per `second` (0: find the tenant's pace, starting at 20/s)")
+	rate := fs.Float64("rate", 0, "send at most `R` requests per second (0: find the tenant's pace, starting at 20/s)")
 	failOnBlock := fs.Bool("fail-on-block", false, "stop the run when SFMC blocks the requests (429, errorcode 50200) instead of pausing until the block ends")
-	failures := fs.String("failures", "sfmc-failures.ndjson", "failure records `file` (NDJSON), created or truncated before anything is sent")
+	failures := fs.String("failures", defaultFailures, "the failure records `file` (NDJSON), created or truncated before anything is sent")
 	drain := fs.Duration("drain-timeout", defaultDrainTimeout, "after Ctrl-C, how long the contacts already accepted get to finish (0: stop at once)")
+	progressFlag := fs.String("progress", "auto", "`auto|bar|plain|off`: how to show the progress on stderr (auto: bar on a terminal, else plain)")
 	asJSON := fs.Bool("json", false, "print only the summary JSON on stdout")
+	lf := addLogFlags(fs, e)
 	if done, code := parseFlags(fs, e, pushUsage, args); done {
 		return code
 	}
+	failuresSet := false
+	fs.Visit(func(f *flag.Flag) { failuresSet = failuresSet || f.Name == "failures" })
+	inFormat, ferr := inputFormat(*format, *input)
+	mode, perr := progressModeOf(*progressFlag)
+	var bad error
 	switch {
 	case *mappingPath == "":
-		errorf(e, "push", "--mapping FILE is required")
-		return exitUsage
+		bad = errors.New("--mapping FILE is required")
 	case *failures == "":
-		errorf(e, "push", "--failures FILE must name a file")
-		return exitUsage
+		bad = errors.New("--failures FILE must name a file")
 	case *workers < 0:
-		errorf(e, "push", "--workers must be positive, or 0 to size the concurrency from the pace, got %d", *workers)
-		return exitUsage
+		bad = fmt.Errorf("--workers must be positive, or 0 to size the concurrency from the pace, got %d", *workers)
 	case *maxWorkers < 1:
-		errorf(e, "push", "--max-workers must be positive, got %d", *maxWorkers)
-		return exitUsage
+		bad = fmt.Errorf("--max-workers must be positive, got %d", *maxWorkers)
 	case *rate < 0:
-		errorf(e, "push", "--rate must be 0 (no limit) or positive, got %v", *rate)
-		return exitUsage
+		bad = fmt.Errorf("--rate must be 0 (no limit) or positive, got %v", *rate)
 	case *drain < 0:
-		errorf(e, "push", "--drain-timeout must not be negative, got %v", *drain)
-		return exitUsage
+		bad = fmt.Errorf("--drain-timeout must not be negative, got %v", *drain)
+	case ferr != nil:
+		bad = ferr
+	case perr != nil:
+		bad = perr
+	default:
+		bad = lf.check()
+	}
+	if bad != nil {
+		return usageError(e, "push", bad)
 	}
 	m, err := sfmc.ReadMappingFile(*mappingPath)
 	if err != nil {
 		return fail(e, "push", err)
 	}
 	in := e.stdin
+	var inputSize int64
 	if *input != "-" {
 		f, err := os.Open(*input)
 		if err != nil {
@@ -146,6 +197,17 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		errorf(e, "push", "%v", err)
 		return exitUsage
 	}
+	if f, ok := in.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			inputSize = st.Size()
+		}
+	}
+	failuresPath := *failures
+	if *dryRun && !failuresSet {
+		failuresPath = "" // a dry run keeps the last run's failures file
+	}
+	con := &console{w: e.stderr}
+	lf.out = redactWriter{con, e.getenv(envClientSecret)}
 	conc := *maxWorkers
 	if *workers > 0 {
 		conc = *workers
@@ -157,19 +219,31 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		// rate, measured).
 		extra = append(extra, sfmc.WithRateLimit(*rate, min(5, max(1, int(*rate/10)))))
 	}
-	c, err := newClient(e, extra...)
+	c, err := newClient(e, lf, extra...)
 	if err != nil {
 		return fail(e, "push", err)
 	}
-	pm, code := compileMapping(ctx, e, "push", c, m)
+	pm, warnings, code := compileMapping(ctx, e, "push", c, m)
 	if pm == nil {
 		return code
 	}
-	opts := pushOptions{workers: *workers, maxWorkers: *maxWorkers, failOnBlock: *failOnBlock,
-		failuresPath: *failures, drainTimeout: *drain, hard: e.hard, notify: e.stderr}
-	if !*asJSON && isTerminal(e.stderr) {
-		opts.progress = e.stderr
+	notify := redactWriter{con, e.getenv(envClientSecret)}
+	for _, w := range warnings {
+		fmt.Fprintln(notify, "sfmc push: warning:", w)
 	}
+	if *input == "-" && e.isTerm(e.stdin) {
+		fmt.Fprintf(notify, "sfmc push: reading %s profiles from standard input (a terminal): end with Ctrl-D, or give --input FILE\n", strings.ToUpper(inFormat))
+	}
+	if mode == progressAuto {
+		mode = progressPlain
+		if e.isTerm(e.stderr) {
+			mode = progressBar
+		}
+	}
+	opts := pushOptions{workers: *workers, maxWorkers: *maxWorkers, failOnBlock: *failOnBlock,
+		failuresPath: failuresPath, drainTimeout: *drain, hard: e.hard, notify: notify,
+		format: inFormat, dryRun: *dryRun, warnings: warnings, inputSize: inputSize,
+		progress: mode, console: con, width: terminalWidth(e)}
 	s, err := push(ctx, c, m, pm, in, opts)
 	if err != nil {
 		return fail(e, "push", err)
@@ -193,7 +267,7 @@ func checkPushFiles(in io.Reader, inputPath, mappingPath, failuresPath string) e
 	if f, ok := in.(*os.File); ok {
 		st, err := f.Stat()
 		if err == nil && st.IsDir() {
-			return fmt.Errorf("--input %s is a directory, not a file of NDJSON profiles", name)
+			return fmt.Errorf("--input %s is a directory, not a file of profiles", name)
 		}
 		if err == nil && fi != nil && os.SameFile(st, fi) {
 			return fmt.Errorf("--failures %s is the input (%s): it would be truncated before it is read; name another file", failuresPath, name)
@@ -208,34 +282,30 @@ func checkPushFiles(in io.Reader, inputPath, mappingPath, failuresPath string) e
 }
 
 // compileMapping reads every page of the tenant's attribute sets, validates
-// m against them and compiles it. On failure it prints why and returns nil
-// and the exit code: 2 (nothing was sent), or 1 when it was interrupted.
-func compileMapping(ctx context.Context, e *env, cmd string, c *sfmc.Client, m *sfmc.Mapping) (*sfmc.ProfileMapper, int) {
+// m against them and compiles it, and returns the mapping's warnings
+// (Mapping.Warnings). On failure it prints why and returns nil and the exit
+// code: 2 (nothing was sent), or 1 when it was interrupted.
+func compileMapping(ctx context.Context, e *env, cmd string, c *sfmc.Client, m *sfmc.Mapping) (*sfmc.ProfileMapper, []string, int) {
 	cat, err := c.AttributeSets.Catalog(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			errorf(e, cmd, "%s while reading the tenant's attributes; nothing was sent", interruptText(ctx))
-			return nil, exitFailed
+			return nil, nil, exitFailed
 		}
-		return nil, fail(e, cmd, err)
+		return nil, nil, fail(e, cmd, err)
 	}
 	if err := m.Validate(cat); err != nil {
 		errorf(e, cmd, "the mapping does not fit the tenant's attributes; nothing was sent:")
-		var ve *sfmc.ValidationError
-		if errors.As(err, &ve) {
-			for _, p := range ve.Problems {
-				fmt.Fprintln(e.stderr, "  "+p)
-			}
-		} else {
-			fmt.Fprintln(e.stderr, "  "+err.Error())
+		for _, p := range problemsOf(err) {
+			fmt.Fprintln(e.stderr, "  "+p)
 		}
-		return nil, exitUsage
+		return nil, nil, exitUsage
 	}
 	pm, err := m.Compile(cat)
 	if err != nil {
-		return nil, fail(e, cmd, err)
+		return nil, nil, fail(e, cmd, err)
 	}
-	return pm, exitOK
+	return pm, m.Warnings(cat), exitOK
 }
 
 // interruptText says how ctx was interrupted: its cause, when it has one
@@ -263,14 +333,13 @@ func reportPush(e *env, s *summary, asJSON, demo bool) int {
 			w = e.stdout
 		}
 		s.writeHuman(w)
-		if demo {
-			s.writeSegmentTable(w)
-		}
+		s.writeSegmentTable(w)
 	}
 	switch {
-	case s.authStop:
+	case s.authStop, s.inputStop:
 		// The credentials, the IP allowlist or the integration were
-		// refused: an authentication error, whatever was sent before.
+		// refused, or the input is not in the format read: a setup
+		// error, whatever was sent before.
 		return exitUsage
 	case !s.ok():
 		return exitFailed
@@ -283,11 +352,17 @@ type pushOptions struct {
 	workers      int             // fixed concurrency, or 0 to size it from the pace
 	maxWorkers   int             // bound of the sized concurrency (0: the default)
 	failOnBlock  bool            // a 50200 block stops the run
-	failuresPath string          // created or truncated before anything is sent
+	failuresPath string          // created or truncated before anything is sent ("": none, for a dry run)
 	drainTimeout time.Duration   // after an interrupt (ctx done), how long accepted contacts get
 	hard         context.Context // when done: stop at once (nil: never)
-	notify       io.Writer       // when set, what push does on an interrupt is said there
-	progress     io.Writer       // when set, a live progress bar is drawn there
+	notify       io.Writer       // when set, warnings and what push does on an interrupt are said there
+	format       string          // formatNDJSON ("" too) or formatCSV
+	dryRun       bool            // map and check every record, send none
+	warnings     []string        // the mapping's warnings, for the summary
+	inputSize    int64           // bytes of the input when it is a regular file (0: unknown), for the progress
+	progress     progressMode    // progressBar or progressPlain draw on console; others: none
+	console      *console        // stderr, shared by the progress, warnings and logs
+	width        func() int      // the terminal's width, for the progress bar (nil: 80)
 }
 
 // Segment status codes packed in a recTag, 2 bits per segment.
@@ -311,6 +386,38 @@ type recTag struct {
 	more []uint8 // status codes of segments beyond packedSegments
 }
 
+// sink is where push hands its contacts: an *sfmc.Upserter, or a
+// dryRun that sends nothing.
+type sink interface {
+	AddTagged(ctx context.Context, c sfmc.Contact, tag any) error
+	Close(ctx context.Context) error
+	Stats() sfmc.UpserterStats
+}
+
+// dryRun is the sink of push --dry-run: every contact is validated as the
+// Upserter would (Contact.Validate) and reported upserted at once,
+// without a request.
+type dryRun struct {
+	onResult func(sfmc.Outcome)
+	added    atomic.Int64
+}
+
+func (d *dryRun) AddTagged(_ context.Context, c sfmc.Contact, tag any) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	d.added.Add(1)
+	d.onResult(sfmc.Outcome{Key: c.Key, Tag: tag})
+	return nil
+}
+
+func (d *dryRun) Close(context.Context) error { return nil }
+
+func (d *dryRun) Stats() sfmc.UpserterStats {
+	n := d.added.Load()
+	return sfmc.UpserterStats{Added: n, Succeeded: n}
+}
+
 // pusher holds the state of one push: counters updated by the reading loop
 // and, concurrently, by the Upserter's OnResult.
 type pusher struct {
@@ -320,6 +427,7 @@ type pusher struct {
 	counts   []segmentCounter
 	fails    *failureWriter
 	closeCtx context.Context // cancelled (with a cause) when the drain is cut short
+	csv      bool            // the input is CSV: no line is a failure record to replay
 
 	read, upserted, failed, notSent atomic.Int64
 	lastLine                        int64 // highest line number taken from the reader (reading goroutine)
@@ -328,7 +436,10 @@ type pusher struct {
 	pending   map[int64]*recTag // accepted by the Upserter, outcome not yet reported
 
 	problemMu sync.Mutex
-	problem   string // first fatal alert
+	problem   string   // first fatal alert
+	warnings  []string // every warning printed, in order, without repeats
+
+	sources *sourceProbe // mapped sources seen in the first records (reading goroutine)
 
 	authStop    atomic.Bool // the run stopped on credentials, the IP allowlist or a rejected integration
 	notify      io.Writer   // warnings go there, when set
@@ -338,19 +449,23 @@ type pusher struct {
 // segmentCounter counts one segment's statuses among upserted records.
 type segmentCounter struct{ realized, existing, exited atomic.Int64 }
 
-// push streams NDJSON profiles from in to SFMC through an Upserter and
-// returns the summary. It returns an error only when it cannot start
-// (the failures file cannot be created): then nothing was read or sent.
+// push streams profiles (NDJSON, or CSV when o.format says so) from in to
+// SFMC through an Upserter (or nowhere, for a dry run) and returns the
+// summary. It returns an error only when it cannot start (the failures
+// file cannot be created): then nothing was read or sent.
 //
 // After the end of the input it waits for every contact's outcome. When
 // ctx is done (an interrupt) it stops reading and gives the contacts
 // accepted o.drainTimeout to finish; when o.hard is done it stops at once.
-// Every line read is then accounted for: upserted, failed or not sent,
+// Every record read is then accounted for: upserted, failed or not sent,
 // the last two in the failures file.
 func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.ProfileMapper, in io.Reader, o pushOptions) (*summary, error) {
 	start := time.Now()
-	fails, err := openFailures(o.failuresPath)
-	if err != nil {
+	var fails *failureWriter
+	var err error
+	if o.failuresPath == "" && o.dryRun {
+		fails = discardFailures()
+	} else if fails, err = openFailures(o.failuresPath); err != nil {
 		return nil, err
 	}
 	hard := o.hard
@@ -365,6 +480,11 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		fails:    fails,
 		closeCtx: closeCtx,
 		pending:  make(map[int64]*recTag),
+		csv:      o.format == formatCSV,
+		sources:  newSourceProbe(m),
+	}
+	for _, w := range o.warnings {
+		p.addWarning(w)
 	}
 	for _, sg := range m.Segments {
 		p.segIDs = append(p.segIDs, sg.ID)
@@ -375,17 +495,23 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		conc = cmp.Or(o.maxWorkers, sfmc.DefaultMaxWorkers)
 	}
 	p.notify, p.failOnBlock = o.notify, o.failOnBlock
-	up, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{
-		Workers:     o.workers,
-		MaxWorkers:  o.maxWorkers,
-		QueueSize:   max(64, 4*conc),
-		FailOnBlock: o.failOnBlock,
-		OnResult:    p.onResult,
-		OnAlert:     p.onAlert,
-	})
-	if err != nil {
-		_ = fails.Close()
-		return nil, err
+	var up sink
+	if o.dryRun {
+		up = &dryRun{onResult: p.onResult}
+	} else {
+		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{
+			Workers:     o.workers,
+			MaxWorkers:  o.maxWorkers,
+			QueueSize:   max(64, 4*conc),
+			FailOnBlock: o.failOnBlock,
+			OnResult:    p.onResult,
+			OnAlert:     p.onAlert,
+		})
+		if err != nil {
+			_ = fails.Close()
+			return nil, err
+		}
+		up = u
 	}
 	ended := make(chan struct{})
 	watched := make(chan struct{})
@@ -404,17 +530,36 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 			}
 		})
 	}()
-	var bar *progress
-	if o.progress != nil {
-		bar = startProgress(o.progress, p, up)
-	}
 
-	lr := newLineReader(in)
+	var lr *lineReader
+	if p.csv {
+		lr = newCSVReader(in, maxLineBytes, m.Identity)
+	} else {
+		lr = newNDJSONReader(in)
+	}
+	var pr *progress
+	if o.console != nil && (o.progress == progressBar || o.progress == progressPlain) {
+		pr = startProgress(progressConfig{
+			mode: o.progress, console: o.console, width: o.width, total: o.inputSize, dryRun: o.dryRun,
+			sample: func() progressSample {
+				eof, _ := lr.state()
+				return progressSample{
+					at: time.Now(), read: p.read.Load(), upserted: p.upserted.Load(), failed: p.failed.Load(), notSent: p.notSent.Load(),
+					bytes: lr.consumed.Load(), eof: eof, stats: up.Stats(),
+				}
+			},
+		})
+	}
 	stopErr := p.readAll(ctx, lr, up)
 	rest := lr.Stop()
 	eof, readErr := lr.state()
+	var formatErr *inputFormatError
+	inputStop := errors.As(readErr, &formatErr)
 	if stopErr == nil && ctx.Err() == nil && readErr != nil {
-		stopErr = fmt.Errorf("reading the input: %w", readErr)
+		stopErr = readErr
+		if !inputStop {
+			stopErr = fmt.Errorf("reading the input: %w", readErr)
+		}
 	}
 	reading := func() string {
 		if ctx.Err() != nil {
@@ -429,6 +574,7 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		p.notSentBatch(b, 0, "read, but not processed before reading stopped ("+reading()+")")
 		lr.Release(b)
 	}
+	p.sources.finish(p)
 
 	// When cut short, every contact left gets an outcome.
 	drainCut := up.Close(closeCtx) != nil
@@ -436,8 +582,8 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 	<-watched
 	interrupted := ctx.Err() != nil
 	unreported := p.failUnreported()
-	if bar != nil {
-		bar.stop()
+	if pr != nil {
+		pr.stop()
 	}
 	ferr := fails.Close()
 	written, lost, firstLost := fails.counts()
@@ -448,8 +594,10 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		Requests: st.Requests, Retries: st.Retried, Throttled: st.Throttled, Rate: math.Round(st.Rate*10) / 10,
 		Interrupted:  interrupted,
 		authStop:     p.authStop.Load(),
+		inputStop:    inputStop,
 		elapsed:      time.Since(start),
 		FailuresFile: o.failuresPath, FailuresWritten: written, failuresLost: lost,
+		DryRun: o.dryRun,
 	}
 	s.ElapsedSeconds = s.elapsed.Seconds()
 	s.Segments = make(map[string]*segmentCounts, len(p.segIDs))
@@ -476,6 +624,7 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 	if p.problem != "" && (stopErr == nil || !strings.Contains(stopErr.Error(), p.problem)) {
 		reasons = append(reasons, p.problem)
 	}
+	s.Warnings = append([]string{}, p.warnings...)
 	p.problemMu.Unlock()
 	if unreported > 0 {
 		reasons = append(reasons, fmt.Sprintf("%d accepted contacts got no outcome from the upserter", unreported))
@@ -563,7 +712,7 @@ func watchDrain(ctx, hard context.Context, ended <-chan struct{}, drainTimeout t
 // readAll reads, maps and adds every line until the input ends, ctx is done
 // (interrupted) or the run must stop (the error says why). Lines taken from
 // the reader and not handled are reported not sent.
-func (p *pusher) readAll(ctx context.Context, lr *lineReader, up *sfmc.Upserter) error {
+func (p *pusher) readAll(ctx context.Context, lr *lineReader, up sink) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -573,7 +722,7 @@ func (p *pusher) readAll(ctx context.Context, lr *lineReader, up *sfmc.Upserter)
 				return nil
 			}
 			if n := len(b.lines); n > 0 {
-				p.lastLine = b.lines[n-1].num
+				p.lastLine = b.lines[n-1].last()
 			}
 			for i, l := range b.lines {
 				if ctx.Err() != nil {
@@ -607,12 +756,11 @@ func (p *pusher) readAll(ctx context.Context, lr *lineReader, up *sfmc.Upserter)
 // lines are no records; a line too long is failed as always).
 func (p *pusher) notSentBatch(b *lineBatch, i int, why string) {
 	for _, l := range b.lines[i:] {
-		if n := l.num; n > p.lastLine {
+		if n := l.last(); n > p.lastLine {
 			p.lastLine = n
 		}
-		if l.tooLong > 0 {
-			p.read.Add(1)
-			p.recordFailed(l.num, nil, nil, tooLongText(l.tooLong))
+		if l.tooLong > 0 || l.err != "" {
+			p.readFailed(b, l)
 			continue
 		}
 		line := b.line(l)
@@ -620,7 +768,7 @@ func (p *pusher) notSentBatch(b *lineBatch, i int, why string) {
 			continue
 		}
 		p.read.Add(1)
-		raw, prof, err := decodeLine(line)
+		raw, prof, err := decodeLine(line, !p.csv)
 		var key *string
 		if err == nil {
 			key = identityOf(prof, p.identity)
@@ -629,13 +777,14 @@ func (p *pusher) notSentBatch(b *lineBatch, i int, why string) {
 	}
 }
 
-// decodeLine decodes an input line. A failure record from an earlier run
-// stands for the line it holds: raw is that line (else line itself), prof
-// its profile. A failure record without its line is an error with raw nil.
-func decodeLine(line []byte) (raw []byte, prof map[string]any, err error) {
+// decodeLine decodes an input line. With records, a failure record from an
+// earlier run stands for the line it holds: raw is that line (else line
+// itself), prof its profile. A failure record without its line is an error
+// with raw nil.
+func decodeLine(line []byte, records bool) (raw []byte, prof map[string]any, err error) {
 	prof, err = sfmc.DecodeProfile(line)
-	if err != nil {
-		return line, nil, err
+	if err != nil || !records {
+		return line, prof, err
 	}
 	orig, isRecord, err := failureRecordInput(prof)
 	switch {
@@ -652,13 +801,23 @@ func tooLongText(n int64) string {
 	return fmt.Sprintf("line is %d bytes long; the longest accepted is %d bytes (the line is not kept)", n, maxLineBytes)
 }
 
+// readFailed counts a record the reader already found unusable (too long,
+// or a CSV row that does not parse) as read and failed.
+func (p *pusher) readFailed(b *lineBatch, l lineRef) {
+	p.read.Add(1)
+	if l.tooLong > 0 {
+		p.recordFailed(l.num, nil, nil, tooLongText(l.tooLong))
+		return
+	}
+	p.recordFailed(l.num, l.key, b.line(l), l.err)
+}
+
 // handle processes one input line. It returns an error only when reading
 // must stop (the Upserter refuses every further contact, or ctx is done);
 // the line itself is accounted for either way.
-func (p *pusher) handle(ctx context.Context, up *sfmc.Upserter, b *lineBatch, l lineRef) error {
-	if l.tooLong > 0 {
-		p.read.Add(1)
-		p.recordFailed(l.num, nil, nil, tooLongText(l.tooLong))
+func (p *pusher) handle(ctx context.Context, up sink, b *lineBatch, l lineRef) error {
+	if l.tooLong > 0 || l.err != "" {
+		p.readFailed(b, l)
 		return nil
 	}
 	line := b.line(l)
@@ -666,7 +825,7 @@ func (p *pusher) handle(ctx context.Context, up *sfmc.Upserter, b *lineBatch, l 
 		return nil
 	}
 	p.read.Add(1)
-	raw, prof, err := decodeLine(line)
+	raw, prof, err := decodeLine(line, !p.csv)
 	if err != nil {
 		msg := err.Error()
 		if raw != nil && !errors.Is(err, sfmc.ErrInvalidUTF8) {
@@ -675,6 +834,7 @@ func (p *pusher) handle(ctx context.Context, up *sfmc.Upserter, b *lineBatch, l 
 		p.recordFailed(l.num, nil, raw, msg)
 		return nil
 	}
+	p.sources.see(p, prof)
 	contact, statuses, err := p.mapper.Map(prof)
 	if err != nil {
 		p.recordFailed(l.num, identityOf(prof, p.identity), raw, err.Error())
@@ -844,10 +1004,21 @@ func (p *pusher) onAlert(a sfmc.Alert) {
 	p.problemMu.Unlock()
 }
 
-// warn prints a condition the run goes on through.
+// warn prints a condition the run goes on through, and keeps it for the
+// summary.
 func (p *pusher) warn(msg string) {
+	p.addWarning(msg)
 	if p.notify != nil {
 		fmt.Fprintln(p.notify, "sfmc push: warning:", msg)
+	}
+}
+
+// addWarning keeps msg for the summary, once.
+func (p *pusher) addWarning(msg string) {
+	p.problemMu.Lock()
+	defer p.problemMu.Unlock()
+	if !slices.Contains(p.warnings, msg) {
+		p.warnings = append(p.warnings, msg)
 	}
 }
 
@@ -897,4 +1068,126 @@ func identityOf(profile map[string]any, path []string) *string {
 		return nil
 	}
 	return &s
+}
+
+// sourceProbeRecords is how many records the absent-source check reads.
+const sourceProbeRecords = 1000
+
+// sourceProbe finds mapped sources absent from every one of the first
+// sourceProbeRecords records: a typo in the mapping (person.name.firstname
+// for person.name.firstName) that validation cannot see, since the
+// tenant's attributes say nothing of the profiles. It runs on the reading
+// goroutine.
+type sourceProbe struct {
+	sources []probedSource
+	seen    int  // records looked at
+	done    bool // the warnings were given
+}
+
+// probedSource is one mapped source under watch.
+type probedSource struct {
+	source, target string
+	path           []string
+	found          bool   // present (even null) in a record
+	nearest        string // the same path in other letter cases, seen in a record
+}
+
+func newSourceProbe(m *sfmc.Mapping) *sourceProbe {
+	sp := &sourceProbe{}
+	for _, a := range m.Attributes {
+		sp.sources = append(sp.sources, probedSource{source: a.Source, target: a.Target, path: strings.Split(a.Source, ".")})
+	}
+	return sp
+}
+
+// see looks at one more decoded profile.
+func (sp *sourceProbe) see(p *pusher, prof map[string]any) {
+	if sp.done {
+		return
+	}
+	for i := range sp.sources {
+		s := &sp.sources[i]
+		if s.found {
+			continue
+		}
+		if _, ok := lookup(prof, s.path, false); ok {
+			s.found = true
+		} else if s.nearest == "" {
+			if path, ok := lookup(prof, s.path, true); ok {
+				s.nearest = path.(string)
+			}
+		}
+	}
+	if sp.seen++; sp.seen >= sourceProbeRecords {
+		sp.finish(p)
+	}
+}
+
+// finish warns of every source not found in the records seen (at the
+// sourceProbeRecords-th record, or at the end of a shorter input).
+func (sp *sourceProbe) finish(p *pusher) {
+	if sp.done {
+		return
+	}
+	sp.done = true
+	if sp.seen == 0 {
+		return
+	}
+	which := fmt.Sprintf("every one of the first %d records", sp.seen)
+	if sp.seen < sourceProbeRecords {
+		which = fmt.Sprintf("all %d records read", sp.seen)
+		if sp.seen == 1 {
+			which = "the only record read"
+		}
+	}
+	for _, s := range sp.sources {
+		if s.found {
+			continue
+		}
+		msg := fmt.Sprintf("mapped source %q (target %q) is absent from %s: %q is never written; check the source's spelling", s.source, s.target, which, s.target)
+		if s.nearest != "" {
+			msg += fmt.Sprintf(" (the records have %q)", s.nearest)
+		}
+		p.warn(msg)
+	}
+}
+
+// lookup follows path through the nested objects of prof. It returns the
+// value found, or with fold (letter case ignored) the path as the profile
+// spells it, when that differs from path.
+func lookup(prof map[string]any, path []string, fold bool) (any, bool) {
+	var v any = prof
+	spelled := make([]string, 0, len(path))
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[k]; ok {
+			spelled = append(spelled, k)
+			continue
+		}
+		if !fold {
+			return nil, false
+		}
+		found := false
+		for name, val := range m {
+			if strings.EqualFold(name, k) {
+				v, found = val, true
+				spelled = append(spelled, name)
+				break
+			}
+		}
+		if !found {
+			return nil, false
+		}
+	}
+	if fold {
+		p := strings.Join(spelled, ".")
+		if p == strings.Join(path, ".") {
+			return nil, false
+		}
+		return p, true
+	}
+	return v, true
 }

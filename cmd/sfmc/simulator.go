@@ -11,9 +11,11 @@ import (
 	"github.com/sfmc-go/sfmc/sfmctest"
 )
 
-const simulatorUsage = `Usage: sfmc simulator [--addr 127.0.0.1:8080] [--token-ttl S] [--rate R] [--latency D] [--seed N]
-                      [--fault-429 F] [--fault-503 F] [--fault-500 F] [--fault-blocked F]
-                      [--fault-drop F] [--fault-drop-after-write F] [--retry-after D] [--segments N]
+const simulatorUsage = `Usage: sfmc simulator [--addr 127.0.0.1:8080] [--token-ttl S] [--rate R]
+                      [--latency D] [--seed N] [--segments N] [--retry-after D]
+                      [--fault-429 F] [--fault-503 F] [--fault-500 F]
+                      [--fault-blocked F] [--fault-drop F]
+                      [--fault-drop-after-write F]
 
 Serves the embedded SFMC simulator (package sfmctest) as a process until
 Ctrl-C: the token endpoint, contacts and attribute-set definitions, with
@@ -69,12 +71,12 @@ func mappingIDName(i int) string { return "salesforce_mc_segment_" + strconv.Ito
 
 func runSimulator(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("simulator", flag.ContinueOnError)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen `address` (port 0: any free port)")
+	addr := fs.String("addr", "127.0.0.1:8080", "the `address` to listen on (port 0: any free port)")
 	var ttl, latency, retryAfter time.Duration
-	fs.Var(secondsFlag{&ttl}, "token-ttl", "access token lifetime in `seconds` (default 1080)")
-	rate := fs.Float64("rate", 0, "tenant rate limit in requests per `second`; past it 429 (0: none)")
-	fs.Var(secondsFlag{&latency}, "latency", "delay of every REST request (`duration`, e.g. 2ms)")
-	seed := fs.Int64("seed", 1, "seed of the fault randomness")
+	fs.Var(secondsFlag{&ttl}, "token-ttl", "the access token lifetime, `S` seconds or a duration such as 5m (default 1080)")
+	rate := fs.Float64("rate", 0, "the tenant's rate limit, `R` requests per second; past it 429 (0: none)")
+	fs.Var(secondsFlag{&latency}, "latency", "the delay `D` of every REST request, a duration such as 2ms")
+	seed := fs.Int64("seed", 1, "the seed of the fault randomness")
 	faults := []struct {
 		name  string
 		fault sfmctest.Fault
@@ -89,10 +91,10 @@ func runSimulator(ctx context.Context, e *env, args []string) int {
 		{"fault-drop-after-write", sfmctest.FaultDropAfterWrite, "a dropped connection, after the write", new(float64)},
 	}
 	for _, f := range faults {
-		fs.Float64Var(f.frac, f.name, 0, "`fraction` of REST requests answered with "+f.what)
+		fs.Float64Var(f.frac, f.name, 0, "the fraction `F` (0 to 1) of REST requests answered with "+f.what)
 	}
-	fs.Var(secondsFlag{&retryAfter}, "retry-after", "Retry-After of injected 429/503 (`duration`, default 1s)")
-	segments := fs.Int("segments", 3, "number of Mapping-ID attributes salesforce_mc_segment_1..`N`")
+	fs.Var(secondsFlag{&retryAfter}, "retry-after", "the Retry-After `D` of injected 429 and 503 answers (default 1s)")
+	segments := fs.Int("segments", 3, "the number `N` of Mapping-ID attributes salesforce_mc_segment_1..N")
 	if done, code := parseFlags(fs, e, simulatorUsage, args); done {
 		return code
 	}

@@ -9,7 +9,8 @@ import (
 )
 
 // summary is the result of a push, printed at the end. Its JSON form has
-// the keys of the contract (design.md §5) and more.
+// the original keys (read, upserted, failed, segments, requests, retries,
+// throttled) and more, all listed in README.
 //
 // Accounting: every line read that holds a record (blank lines excluded)
 // ends up in exactly one of Upserted, Failed and NotSent, so Read ==
@@ -41,12 +42,20 @@ type summary struct {
 	// Rate is the client's pace at the end, in requests per second: the
 	// configured --rate, or the pace it found (see sfmc.WithRateLimit).
 	Rate float64 `json:"rate"`
+	// Warnings are the conditions the run went on through, one sentence
+	// each: the mapping's, mapped sources absent from the first records,
+	// blocks the client waited out.
+	Warnings []string `json:"warnings"`
+	// DryRun is true for push --dry-run: nothing was sent, and Upserted
+	// counts the records that would have been.
+	DryRun bool `json:"dryRun"`
 
 	elapsed      time.Duration
 	segmentOrder []string // segment ids in mapping order
 	mappingIDs   []string // Mapping ID of each segment in segmentOrder
 	failuresLost int64    // records that could not be written to the failures file
 	authStop     bool     // stopped on credentials, the IP allowlist or a rejected integration (exit 2)
+	inputStop    bool     // stopped because the input is not in the format read (exit 2)
 }
 
 // segmentCounts counts the statuses of one segment among upserted records.
@@ -63,21 +72,35 @@ func (s *summary) ok() bool {
 
 // writeJSON prints the summary as one JSON document.
 func (s *summary) writeJSON(w io.Writer) error {
+	if s.Warnings == nil {
+		s.Warnings = []string{}
+	}
 	return json.NewEncoder(w).Encode(s)
 }
 
 // writeHuman prints the summary for a person.
 func (s *summary) writeHuman(w io.Writer) {
+	for _, msg := range s.Warnings {
+		fmt.Fprintln(w, "warning:", msg)
+	}
 	if s.StopReason != nil {
 		fmt.Fprintln(w, "stopped early:", *s.StopReason)
 	}
-	fmt.Fprintf(w, "read %d records: %d upserted, %d failed, %d not sent (%d requests, %d retries, %d throttled, pace %.0f/s) in %v\n",
-		s.Read, s.Upserted, s.Failed, s.NotSent, s.Requests, s.Retries, s.Throttled, s.Rate, s.elapsed.Round(time.Millisecond))
+	if s.DryRun {
+		fmt.Fprintf(w, "dry run, nothing sent: read %d records: %d would be upserted, %d failed, %d not sent; elapsed %v\n",
+			s.Read, s.Upserted, s.Failed, s.NotSent, s.elapsed.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(w, "read %d records: %d upserted, %d failed, %d not sent (%d requests, %d retries, %d throttled, pace %.0f/s) in %v\n",
+			s.Read, s.Upserted, s.Failed, s.NotSent, s.Requests, s.Retries, s.Throttled, s.Rate, s.elapsed.Round(time.Millisecond))
+	}
 	if s.ResumeLine != nil {
 		fmt.Fprintf(w, "not finished: resume the input at line %d (every line before it is upserted or in the failures file)\n", *s.ResumeLine)
 	}
 	switch {
 	case s.FailuresFile == "":
+		if s.Failed+s.NotSent > 0 {
+			fmt.Fprintf(w, "%d records would fail; give --failures FILE to write them with their errors\n", s.Failed+s.NotSent)
+		}
 	case s.failuresLost > 0:
 		fmt.Fprintf(w, "failures file %s is INCOMPLETE: %d records written, %d could not be written (see above)\n",
 			s.FailuresFile, s.FailuresWritten, s.failuresLost)
@@ -91,7 +114,8 @@ func (s *summary) writeHuman(w io.Writer) {
 }
 
 // writeSegmentTable prints the destination's segment summary: per segment
-// its Mapping ID and how many upserted records had each status.
+// its Mapping ID and how many upserted records had each status (nothing
+// when the mapping has no segments).
 func (s *summary) writeSegmentTable(w io.Writer) {
 	if len(s.segmentOrder) == 0 {
 		return

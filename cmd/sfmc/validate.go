@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,7 +10,8 @@ import (
 	"github.com/sfmc-go/sfmc"
 )
 
-const validateUsage = `Usage: sfmc validate --mapping FILE [--all]
+const validateUsage = `Usage: sfmc validate --mapping FILE [--all] [--json]
+                     [--log-level L] [--log-format text|json]
 
 Checks a mapping file against the tenant's attributes before anything is
 sent: every target exists (exact, case-sensitive name) in Email
@@ -23,14 +25,22 @@ address is mapped. It prints every problem, one per line, and exits 1; or
 HTML Enabled, Email Demographics near SFMC's limit of 200 attributes) go to
 stderr and do not change the exit code. A missing, unreadable or malformed
 mapping file exits 2. Like the destination it reads the first page of
-attribute sets; --all reads every page.
+attribute sets; --all reads every page. --json prints
+{"valid","problems","warnings"} on stdout instead (the same exit codes;
+problems and warnings are lists of sentences, empty when none).
 
 Mapping file:
-  {"identity": "identityMap.contactKey",
-   "attributes": [{"source": "person.name.firstName", "target": "Email Demographics.First Name"},
-                  {"source": "personalEmail.address", "target": "Email Addresses.Email Address"}],
-   "constants": {"Email Addresses.HTML Enabled": true},
-   "segments": [{"id": "seg-1", "mappingId": "salesforce_mc_segment_1"}]}
+  {
+    "identity": "identityMap.contactKey",
+    "attributes": [
+      {"source": "person.name.firstName",
+       "target": "Email Demographics.First Name"},
+      {"source": "personalEmail.address",
+       "target": "Email Addresses.Email Address"}
+    ],
+    "constants": {"Email Addresses.HTML Enabled": true},
+    "segments": [{"id": "seg-1", "mappingId": "salesforce_mc_segment_1"}]
+  }
 
 Example:
   sfmc validate --mapping mapping.json --all
@@ -38,20 +48,24 @@ Example:
 
 func runValidate(ctx context.Context, e *env, args []string) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	path := fs.String("mapping", "", "mapping `file` (JSON; required)")
+	path := fs.String("mapping", "", "the mapping `file` (JSON; required)")
 	all := fs.Bool("all", false, "read every page of attribute sets, not only the first")
+	asJSON := fs.Bool("json", false, "print one JSON document on stdout")
+	lf := addLogFlags(fs, e)
 	if done, code := parseFlags(fs, e, validateUsage, args); done {
 		return code
 	}
 	if *path == "" {
-		errorf(e, "validate", "--mapping FILE is required")
-		return exitUsage
+		return usageError(e, "validate", errors.New("--mapping FILE is required"))
+	}
+	if err := lf.check(); err != nil {
+		return usageError(e, "validate", err)
 	}
 	m, err := sfmc.ReadMappingFile(*path)
 	if err != nil {
 		return fail(e, "validate", err)
 	}
-	c, err := newClient(e)
+	c, err := newClient(e, lf)
 	if err != nil {
 		return fail(e, "validate", err)
 	}
@@ -59,25 +73,49 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(e, "validate", err)
 	}
-	for _, w := range m.Warnings(cat) {
+	doc := validateJSON{Problems: problemsOf(m.Validate(cat)), Warnings: m.Warnings(cat)}
+	doc.Valid = len(doc.Problems) == 0
+	if doc.Warnings == nil {
+		doc.Warnings = []string{}
+	}
+	code := exitOK
+	if !doc.Valid {
+		code = exitFailed
+	}
+	if *asJSON {
+		if err := json.NewEncoder(e.stdout).Encode(doc); err != nil {
+			return fail(e, "validate", err)
+		}
+		return code
+	}
+	for _, w := range doc.Warnings {
 		fmt.Fprintln(e.stderr, "sfmc validate: warning:", w)
 	}
-	if err := m.Validate(cat); err != nil {
-		printProblems(e, err)
-		return exitFailed
+	for _, p := range doc.Problems {
+		fmt.Fprintln(e.stdout, p)
 	}
-	fmt.Fprintln(e.stdout, "mapping is valid")
-	return exitOK
+	if doc.Valid {
+		fmt.Fprintln(e.stdout, "mapping is valid")
+	}
+	return code
 }
 
-// printProblems prints a validation error one problem per line on stdout.
-func printProblems(e *env, err error) {
+// validateJSON is the --json output of validate.
+type validateJSON struct {
+	Valid    bool     `json:"valid"`
+	Problems []string `json:"problems"`
+	Warnings []string `json:"warnings"`
+}
+
+// problemsOf returns a validation error's problems, one sentence each
+// (empty for nil).
+func problemsOf(err error) []string {
+	if err == nil {
+		return []string{}
+	}
 	var ve *sfmc.ValidationError
 	if errors.As(err, &ve) {
-		for _, p := range ve.Problems {
-			fmt.Fprintln(e.stdout, p)
-		}
-		return
+		return append([]string{}, ve.Problems...)
 	}
-	fmt.Fprintln(e.stdout, err)
+	return []string{err.Error()}
 }

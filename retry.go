@@ -155,17 +155,6 @@ func retryable(k answerClass, method string) bool {
 	return false
 }
 
-// congestion reports whether class k says the tenant wants less traffic.
-func (k answerClass) congestion() bool {
-	return k == classThrottled || k == classBusy || k == classBlocked
-}
-
-// failure reports whether class k counts as a failed answer for the
-// failure ratio (the tenant, not the request, is at fault).
-func (k answerClass) failure() bool {
-	return k.congestion() || k == classServer || k == classUnanswered
-}
-
 // backoffWait is the wait before retry number n (1 for the first retry):
 // the server's Retry-After when it gave one, capped at waitMax; else "equal
 // jitter": half of min(waitMin·2^(n-1), waitMax) plus a random part of the

@@ -62,12 +62,6 @@ func newFakeTenant(latency time.Duration, limit float64, burst int) *fakeTenant 
 	return ft
 }
 
-func (ft *fakeTenant) setLimit(limit float64) {
-	ft.mu.Lock()
-	ft.lim.SetLimit(rate.Limit(limit))
-	ft.mu.Unlock()
-}
-
 func (ft *fakeTenant) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
 	if req.Body != nil {

@@ -73,7 +73,12 @@ func TestPushFaultMatrix(t *testing.T) {
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				defer cancel()
-				args := append([]string{"push", "--mapping", mapping, "--workers", "8", "--failures", failures, "--json"}, c.args...)
+				// The matrix is about accounting under faults, not pace: a
+				// --rate far above loopback speed starts the pace there, so
+				// that random 429s and 503s (which no pace avoids) take
+				// seconds to slow the run. A cell's own --rate comes later
+				// and wins.
+				args := append([]string{"push", "--mapping", mapping, "--workers", "8", "--failures", failures, "--json", "--rate", "100000"}, c.args...)
 				r := runCLI(ctx, simEnv(srv), profilesNDJSON(t, records), args...)
 				s := parseSummary(t, r.stdout)
 

@@ -298,7 +298,8 @@ func (s *AttributeSetsService) Get(ctx context.Context, id string) (*AttributeSe
 	if id == "" {
 		return nil, errors.New("sfmc: Get: empty attribute set id")
 	}
-	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: attributeSetDefinitionsPath + "/" + url.PathEscape(id)})
+	resp, err := s.c.do(ctx, request{method: http.MethodGet, path: attributeSetDefinitionsPath + "/" + url.PathEscape(id),
+		route: attributeSetDefinitionsPath + "/{id}"})
 	if err != nil {
 		return nil, err
 	}

@@ -63,6 +63,7 @@ type tokenSource struct {
 	// events hears about its failures.
 	store  TokenStore
 	events *events
+	hooks  *hooks
 
 	mu        sync.Mutex
 	tok       *oauth2.Token
@@ -155,7 +156,8 @@ func (ts *tokenSource) refresh(call *refreshCall) {
 	ts.mu.Lock()
 	rejected := ts.rejected
 	ts.mu.Unlock()
-	tok, rest, err := ts.obtain(ctx, rejected)
+	var fromStore bool
+	tok, rest, err := ts.obtain(ctx, rejected, &fromStore)
 	ts.mu.Lock()
 	if err != nil {
 		ts.lastErr, ts.lastFail = err, time.Now()
@@ -177,6 +179,9 @@ func (ts *tokenSource) refresh(call *refreshCall) {
 	} else {
 		ts.logger.LogAttrs(ctx, slog.LevelDebug, "sfmc: token obtained", slog.Duration("expires_in", tok.Expiry.Sub(start).Round(time.Second)))
 	}
+	if ts.hooks != nil {
+		ts.hooks.token(ctx, TokenEvent{Duration: time.Since(start), Err: err, FromStore: fromStore})
+	}
 }
 
 // refreshTime is when tok is due for a refresh: the margin before its
@@ -194,7 +199,8 @@ func (ts *tokenSource) refreshTime(tok *oauth2.Token, start time.Time) time.Time
 // obtain gets a new token: from the TokenStore when there is one (see
 // TokenStore for the protocol), else, or when the store fails, from the
 // token endpoint.
-func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Token, string, error) {
+// fromStore is set when the token came from the store.
+func (ts *tokenSource) obtain(ctx context.Context, rejected string, fromStore *bool) (*oauth2.Token, string, error) {
 	if ts.store == nil {
 		return ts.fetch(ctx)
 	}
@@ -217,6 +223,7 @@ func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Tok
 			return fail("load", err)
 		}
 		if tok != nil {
+			*fromStore = true
 			return tok, rest, nil
 		}
 		got, err := storeCall(ctx, func(ctx context.Context) (bool, error) { return ts.store.Lease(ctx, tokenLeaseTTL) })
@@ -228,6 +235,7 @@ func (ts *tokenSource) obtain(ctx context.Context, rejected string) (*oauth2.Tok
 			// Another client may have stored a token between the Load
 			// and the Lease.
 			if tok, rest, err := ts.load(ctx, rejected); err == nil && tok != nil {
+				*fromStore = true
 				return tok, rest, nil
 			}
 			tok, rest, err := ts.fetch(ctx)

@@ -109,6 +109,7 @@ type settings struct {
 	rate             float64 // WithRateLimit's ceiling; 0 when not set
 	burst            int
 	budget           RetryBudget
+	hooks            Hooks
 	cooldown         Cooldown
 	store            TokenStore
 	retryMax         int
@@ -350,6 +351,7 @@ type Client struct {
 	rtt        ewma         // round-trip time of answered attempts
 	lastAnswer atomic.Int64 // unix nanoseconds of the last answer from REST
 	events     *events
+	hooks      *hooks
 	redact     redactor
 	logger     *slog.Logger
 	userAgent  string
@@ -423,6 +425,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		cooldown:       s.cooldown,
 		budget:         newRetryBudget(s.budget),
 		events:         &events{logger: s.logger},
+		hooks:          &hooks{Hooks: s.hooks, logger: s.logger},
 		redact:         redactor{secret: cfg.ClientSecret},
 		logger:         s.logger,
 		userAgent:      s.userAgent,
@@ -460,6 +463,7 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 		ua:       s.userAgent,
 		store:    s.store,
 		events:   c.events,
+		hooks:    c.hooks,
 		redact:   c.redact,
 		restURL: func(raw string) (string, error) {
 			if s.restURL != "" {
@@ -629,8 +633,14 @@ func (c *Client) TokenSource() oauth2.TokenSource { return c.tokens }
 type request struct {
 	method string     // http.MethodGet, http.MethodPatch, ...
 	path   string     // path below the REST base, starting with "/", e.g. "/contacts/v1/contacts"
+	route  string     // the path's template for Hooks, when it holds an id ("" = path)
 	query  url.Values // optional query
 	body   []byte     // JSON body or nil; replayed on retries
+
+	// For an Upserter's attempt: the contact's attempts before this one,
+	// and the contexts of the other Adds merged into it (Hooks).
+	attemptBase int
+	links       []context.Context
 }
 
 // callState follows one call through its attempts; the transport and the
@@ -639,6 +649,9 @@ type request struct {
 type callState struct {
 	host   string // REST host: the token goes to no other
 	method string
+	route  string
+	base   int // attempts made before this call (an Upserter's contact)
+	links  []context.Context
 
 	// The last attempt.
 	token      string        // access token it carried
@@ -675,7 +688,11 @@ func (c *Client) prepare(ctx context.Context, r request) (u, clean string, st *c
 	if i := strings.IndexByte(host, '/'); i >= 0 {
 		host = host[:i]
 	}
-	return u, clean, &callState{host: host, method: r.method}, nil
+	route := r.route
+	if route == "" {
+		route = r.path
+	}
+	return u, clean, &callState{host: host, method: r.method, route: route, base: r.attemptBase, links: r.links}, nil
 }
 
 func (c *Client) setHeaders(h http.Header, r request) {
@@ -887,10 +904,14 @@ func (t *transport) send(ctx context.Context, req *http.Request, st *callState) 
 		r2.Header[k] = v
 	}
 	r2.Header["Authorization"] = []string{"Bearer " + tok.AccessToken}
+	info := Attempt{Method: st.method, Route: st.route, Host: st.host, Number: st.base + st.attempts, Links: st.links}
+	hctx := c.hooks.attemptStart(ctx, info)
+	actx := hctx
 	cancel := context.CancelFunc(func() {})
 	if c.attemptTimeout > 0 {
-		var actx context.Context
-		actx, cancel = context.WithTimeout(ctx, c.attemptTimeout)
+		actx, cancel = context.WithTimeout(hctx, c.attemptTimeout)
+	}
+	if actx != ctx {
 		r2 = r2.WithContext(actx)
 	}
 	st.sent = true
@@ -901,9 +922,17 @@ func (t *transport) send(ctx context.Context, req *http.Request, st *callState) 
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("%w: no answer within %v", errAttemptTimeout, c.attemptTimeout)
 		}
+		if c.hooks.AttemptDone != nil {
+			c.hooks.attemptDone(hctx, info, AttemptResult{Class: classifyError(ctx, err, true).String(), Err: err, Duration: time.Since(sentAt)})
+		}
 		return nil, probe, err
 	}
 	latency := time.Since(sentAt)
+	defer func() {
+		if c.hooks.AttemptDone != nil {
+			c.hooks.attemptDone(hctx, info, AttemptResult{StatusCode: resp.StatusCode, ErrorCode: st.code, Class: st.class.String(), Duration: latency})
+		}
+	}()
 	resp.Body = &cancelBody{ReadCloser: resp.Body, cancel: cancel}
 	st.class = classifyStatus(resp.StatusCode, 0)
 	switch st.class {
@@ -917,6 +946,10 @@ func (t *transport) send(ctx context.Context, req *http.Request, st *callState) 
 			st.throttled++
 			if ra, ok := cappedRetryAfter(resp.Header.Get("Retry-After"), c.waitMax); ok && ra > 0 {
 				c.cooldown.Extend(time.Now().Add(ra))
+				if c.hooks.Pace != nil {
+					_, blocked := c.block.current()
+					c.hooks.pace(PaceEvent{Rate: c.pace.Rate(), Cooldown: ra, Blocked: blocked})
+				}
 			}
 		}
 		if st.class == classBlocked {
@@ -965,6 +998,13 @@ func (c *Client) observe(st *callState, probe bool, latency time.Duration) {
 		c.rtt.observe(latency)
 		c.lastAnswer.Store(time.Now().UnixNano())
 	}
+	watch := c.hooks.Pace != nil
+	var before float64
+	var wasBlocked bool
+	if watch {
+		before = c.pace.Rate()
+		_, wasBlocked = c.block.current()
+	}
 	c.pace.observe(st.class, c.rtt.get())
 	if st.class == classOK {
 		c.budget.success()
@@ -973,6 +1013,26 @@ func (c *Client) observe(st *callState, probe bool, latency time.Duration) {
 		c.events.publish(event{kind: AlertBlocked, episode: ep,
 			err: fmt.Errorf("%w: pausing every request", ErrBlocked)})
 	}
+	if watch {
+		after := c.pace.Rate()
+		_, blocked := c.block.current()
+		if after != before || blocked != wasBlocked {
+			ev := PaceEvent{Rate: after, Blocked: blocked}
+			if blocked && !wasBlocked {
+				ev.Cooldown = c.cooldownLeft()
+			}
+			c.hooks.pace(ev)
+		}
+	}
+}
+
+// cooldownLeft is what is left of the client's in-memory cool-down (0 for
+// a shared one, which it cannot read cheaply).
+func (c *Client) cooldownLeft() time.Duration {
+	if m, ok := c.cooldown.(*memCooldown); ok {
+		return max(time.Until(time.Unix(0, m.until.Load())), 0)
+	}
+	return 0
 }
 
 // errAttemptTimeout marks an attempt cut off by the client's own timeout

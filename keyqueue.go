@@ -2,6 +2,7 @@ package sfmc
 
 import (
 	"container/heap"
+	"context"
 	"time"
 )
 
@@ -24,6 +25,8 @@ type ticket struct {
 	ep        *epoch
 	coalesced bool
 	tag       any
+	ctx       context.Context // the Add's context: its values go with the request (Hooks, tracing)
+	added     time.Time
 }
 
 // merge applies later values: an attribute already present takes the new

@@ -1,6 +1,7 @@
 package sfmc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -404,7 +405,7 @@ func (u *Upserter) AddTagged(ctx context.Context, c Contact, tag any) error {
 	}
 	// Queued under u.mu, so that Close (which sets closed under it) seals
 	// an epoch holding every accepted Add.
-	t := ticket{ep: u.flushes.add(), tag: tag}
+	t := ticket{ep: u.flushes.add(), tag: tag, ctx: ctx, added: time.Now()}
 	merged := u.sched.add(c, t)
 	u.mu.Unlock()
 	u.added.Add(1)
@@ -649,9 +650,13 @@ func (u *Upserter) attempt(e *entry) {
 		return
 	}
 	deadline := s.start.Add(u.cfg.MaxRetryDuration)
-	ctx, cancel := context.WithDeadline(u.ctx, deadline)
-	res, st, err := u.c.Contacts.upsertOnce(ctx, e.contact.Key, s.body)
+	// The request runs under the first Add's values (a tracer's span) and
+	// the Upserter's cancellation; the other Adds merged into it are links.
+	base, release := callerValues(e.tickets[0].ctx, u.ctx)
+	ctx, cancel := context.WithDeadline(base, deadline)
+	res, st, err := u.c.Contacts.upsertOnce(ctx, e.contact.Key, s.body, s.attempts, u.links(e))
 	cancel()
+	release()
 	s.tries++
 	u.requests.Add(int64(st.attempts))
 	u.throttled.Add(int64(st.throttled))
@@ -770,6 +775,19 @@ func (u *Upserter) skip(e *entry) {
 	u.deliverSkipped(e)
 }
 
+// links returns the contexts of the Adds merged into e after the first,
+// for Hooks (nil when there are none, or no hook would read them).
+func (u *Upserter) links(e *entry) []context.Context {
+	if len(e.tickets) < 2 || u.c.hooks.AttemptStart == nil {
+		return nil
+	}
+	out := make([]context.Context, 0, len(e.tickets)-1)
+	for _, t := range e.tickets[1:] {
+		out = append(out, t.ctx)
+	}
+	return out
+}
+
 // contactsMethod is the method of the Upserter's requests (PATCH: the
 // upsert is idempotent, so it may be retried after any transient failure).
 const contactsMethod = "PATCH"
@@ -799,9 +817,11 @@ func (u *Upserter) end(e *entry, res *ContactResult, err error) {
 // deliverSkipped reports a skipped outcome for every Add merged into e.
 func (u *Upserter) deliverSkipped(e *entry) {
 	for _, t := range e.tickets {
-		u.callResult(Outcome{Key: e.contact.Key, Coalesced: t.coalesced, Tag: t.tag, Skipped: true})
+		o := Outcome{Key: e.contact.Key, Coalesced: t.coalesced, Tag: t.tag, Skipped: true}
+		u.callResult(o)
 		u.succeeded.Add(1)
 		u.alerts.outcome(false)
+		u.outcomeHook(t, o)
 		u.flushes.done(t.ep)
 	}
 }
@@ -822,7 +842,14 @@ func (u *Upserter) deliver(e *entry, res *ContactResult, err error, attempts int
 		if !stopped {
 			u.alerts.outcome(err != nil)
 		}
+		u.outcomeHook(t, o)
 		u.flushes.done(t.ep)
+	}
+}
+
+func (u *Upserter) outcomeHook(t ticket, o Outcome) {
+	if u.c.hooks.Outcome != nil {
+		u.c.hooks.outcome(cmp.Or(t.ctx, context.Background()), OutcomeEvent{Outcome: o, Latency: time.Since(t.added)})
 	}
 }
 

@@ -270,7 +270,7 @@ func FuzzLoadMapping(f *testing.F) {
 			}
 		}
 		for _, s := range m.Segments {
-			if s.ID == "" || s.MappingID == "" {
+			if s.SegmentID == "" || s.MappingID == "" {
 				t.Fatalf("segment accepted with an empty field: %+v", s)
 			}
 		}

@@ -36,7 +36,7 @@ type Mapping struct {
 	// values (CheckValue); a target is either mapped or constant.
 	Constants map[string]any `json:"constants,omitempty"`
 	// Segments map segment ids to Mapping IDs.
-	Segments []SegmentSpec `json:"segments"`
+	Segments []SegmentMapping `json:"segments"`
 }
 
 // AttributeMapping maps the profile field at the dot path Source to the
@@ -44,13 +44,6 @@ type Mapping struct {
 type AttributeMapping struct {
 	Source string `json:"source"`
 	Target string `json:"target"`
-}
-
-// SegmentSpec maps the segment ID to the Email Demographics attribute
-// MappingID that receives its status.
-type SegmentSpec struct {
-	ID        string `json:"id"`
-	MappingID string `json:"mappingId"`
 }
 
 // LoadMapping decodes a mapping file. Unknown fields, trailing data, an
@@ -79,8 +72,8 @@ func LoadMapping(r io.Reader) (*Mapping, error) {
 		}
 	}
 	for i, s := range m.Segments {
-		if s.ID == "" || s.MappingID == "" {
-			p.addf("segments[%d] (id %q, mappingId %q): id and mappingId must both be set", i, s.ID, s.MappingID)
+		if s.SegmentID == "" || s.MappingID == "" {
+			p.addf("segments[%d] (id %q, mappingId %q): id and mappingId must both be set", i, s.SegmentID, s.MappingID)
 		}
 	}
 	if _, ok := m.Constants[""]; ok {
@@ -105,15 +98,6 @@ func ReadMappingFile(path string) (*Mapping, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
-}
-
-// segmentMappings returns the segments as SegmentMapping values.
-func (m *Mapping) segmentMappings() []SegmentMapping {
-	out := make([]SegmentMapping, len(m.Segments))
-	for i, s := range m.Segments {
-		out[i] = SegmentMapping{SegmentID: s.ID, MappingID: s.MappingID}
-	}
-	return out
 }
 
 // emailTarget is the target of the email address.
@@ -185,7 +169,7 @@ func (m *Mapping) Validate(cat *Catalog) error {
 	if !hasEmail {
 		p.addf("no attribute is mapped to %q: map the profile's email address to it (SFMC requires it)", emailTarget)
 	}
-	sms := m.segmentMappings()
+	sms := m.Segments
 	validateMappings(&p, cat, sms)
 	for _, sm := range sms {
 		if sm.MappingID == "" {
@@ -284,7 +268,7 @@ func (m *Mapping) Compile(cat *Catalog) (*ProfileMapper, error) {
 	if err := m.Validate(cat); err != nil {
 		return nil, err
 	}
-	sm, err := NewSegmentMapper(m.segmentMappings())
+	sm, err := NewSegmentMapper(m.Segments)
 	if err != nil {
 		return nil, err
 	}
@@ -301,7 +285,7 @@ func (m *Mapping) Compile(cat *Catalog) (*ProfileMapper, error) {
 		pm.constants = append(pm.constants, AttributeValue{Set: set.Name, Name: name, Value: m.Constants[t]})
 	}
 	for _, s := range m.Segments {
-		pm.segmentIDs = append(pm.segmentIDs, s.ID)
+		pm.segmentIDs = append(pm.segmentIDs, s.SegmentID)
 	}
 	return pm, nil
 }

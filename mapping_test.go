@@ -31,7 +31,7 @@ func TestLoadMapping(t *testing.T) {
 			{Source: "person.name.firstName", Target: "Email Demographics.First Name"},
 			{Source: "personalEmail.address", Target: "Email Addresses.Email Address"},
 		},
-		Segments: []SegmentSpec{{ID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
+		Segments: []SegmentMapping{{SegmentID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
 	}, m)
 
 	tests := []struct {
@@ -94,7 +94,7 @@ func TestMappingValidate(t *testing.T) {
 			{Source: "a", Target: "Email Demographics.first name"},
 			{Source: "b", Target: "Email Demographics.salesforce_mc_segment_1"},
 		},
-		Segments: []SegmentSpec{{ID: "seg-1", MappingID: "salesforce_mc_segment_1"}, {ID: "seg-2", MappingID: "num_seg"}},
+		Segments: []SegmentMapping{{SegmentID: "seg-1", MappingID: "salesforce_mc_segment_1"}, {SegmentID: "seg-2", MappingID: "num_seg"}},
 	}
 	err = bad.Validate(cat)
 	probs := validationProblems(t, err)
@@ -120,10 +120,10 @@ func compileDesign(t *testing.T, maxFirstName int) *ProfileMapper {
 			{Source: "loyalty.score", Target: "Email Demographics.v1.2 Score"},
 			{Source: "flags.vip", Target: "Email Demographics.Last Name"},
 		},
-		Segments: []SegmentSpec{
-			{ID: "seg-1", MappingID: "salesforce_mc_segment_1"},
-			{ID: "seg-2", MappingID: "salesforce_mc_segment_1"},
-			{ID: "seg-3", MappingID: "Segment_Two"},
+		Segments: []SegmentMapping{
+			{SegmentID: "seg-1", MappingID: "salesforce_mc_segment_1"},
+			{SegmentID: "seg-2", MappingID: "salesforce_mc_segment_1"},
+			{SegmentID: "seg-3", MappingID: "Segment_Two"},
 		},
 	}
 	pm, err := m.Compile(cat)

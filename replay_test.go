@@ -313,7 +313,7 @@ func TestReplaySetsWithFlags(t *testing.T) {
 			{Source: "points", Target: "Email Demographics.Points"},
 		},
 		Constants: map[string]any{"Email Addresses.HTML Enabled": true},
-		Segments:  []SegmentSpec{{ID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
+		Segments:  []SegmentMapping{{SegmentID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
 	}
 	pm, err := m.Compile(cat)
 	require.NoError(t, err)
@@ -366,7 +366,7 @@ func TestReplaySetsWithoutAttributes(t *testing.T) {
 			m := &Mapping{Identity: "key",
 				Attributes: []AttributeMapping{{Source: "email", Target: "Email Addresses.Email Address"}, {Source: "first", Target: "Email Demographics.First Name"}},
 				Constants:  map[string]any{"Email Addresses.HTML Enabled": true},
-				Segments:   []SegmentSpec{{ID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
+				Segments:   []SegmentMapping{{SegmentID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
 			}
 			require.NoError(t, m.Validate(cat), "a tenant whose list omits attributes works")
 		})

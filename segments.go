@@ -50,9 +50,11 @@ func ParseSegmentStatus(s string) (SegmentStatus, error) {
 
 // SegmentMapping maps a segment to the Email Demographics attribute (its
 // Mapping ID) that receives the segment status.
+//
+// In a mapping file (Mapping.Segments) it is {"id": ..., "mappingId": ...}.
 type SegmentMapping struct {
-	SegmentID string
-	MappingID string
+	SegmentID string `json:"id"`
+	MappingID string `json:"mappingId"`
 }
 
 // SegmentMapper turns segment memberships into attribute values. It is

@@ -162,7 +162,7 @@ func TestSimulatorListWithoutAttributes(t *testing.T) {
 	m := &sfmc.Mapping{Identity: "k",
 		Attributes: []sfmc.AttributeMapping{{Source: "email", Target: "Email Addresses.Email Address"}, {Source: "first", Target: "Email Demographics.First Name"}},
 		Constants:  map[string]any{"Email Addresses.HTML Enabled": true},
-		Segments:   []sfmc.SegmentSpec{{ID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
+		Segments:   []sfmc.SegmentMapping{{SegmentID: "seg-1", MappingID: "salesforce_mc_segment_1"}},
 	}
 	pm, err := m.Compile(cat)
 	require.NoError(t, err)

@@ -290,7 +290,7 @@ func TestMappingConstants(t *testing.T) {
 			"Email Demographics.Notes":      map[string]any{"a": 1},
 			"Email Demographics.Born":       "tomorrow",
 		},
-		Segments: []SegmentSpec{{ID: "s", MappingID: "Notes"}},
+		Segments: []SegmentMapping{{SegmentID: "s", MappingID: "Notes"}},
 	}
 	joined := strings.Join(validationProblems(t, bad.Validate(typedCatalog())), "\n")
 	for _, want := range []string{

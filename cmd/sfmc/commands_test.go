@@ -175,10 +175,10 @@ func TestValidate(t *testing.T) {
 	assert.Equal(t, "mapping is valid\n", r.stdout)
 
 	bad := validMapping()
-	bad.Segments = []sfmc.SegmentSpec{
-		{ID: "seg-1", MappingID: "no_such_attribute"},
-		{ID: "seg-2", MappingID: "Salesforce_MC_Segment_2"},
-		{ID: "seg-3", MappingID: "short_segment"},
+	bad.Segments = []sfmc.SegmentMapping{
+		{SegmentID: "seg-1", MappingID: "no_such_attribute"},
+		{SegmentID: "seg-2", MappingID: "Salesforce_MC_Segment_2"},
+		{SegmentID: "seg-3", MappingID: "short_segment"},
 	}
 	r = runCLI(ctx, simEnv(srv), "", "validate", "--mapping", writeMapping(t, bad))
 	assert.Equal(t, exitFailed, r.code)

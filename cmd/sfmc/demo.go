@@ -43,11 +43,11 @@ Example:
 
 // Demo segments: seg-1..3 map to salesforce_mc_segment_1..3, and seg-4
 // shares salesforce_mc_segment_3 with seg-3.
-var demoSegments = []sfmc.SegmentSpec{
-	{ID: "seg-1", MappingID: mappingIDName(1)},
-	{ID: "seg-2", MappingID: mappingIDName(2)},
-	{ID: "seg-3", MappingID: mappingIDName(3)},
-	{ID: "seg-4", MappingID: mappingIDName(3)},
+var demoSegments = []sfmc.SegmentMapping{
+	{SegmentID: "seg-1", MappingID: mappingIDName(1)},
+	{SegmentID: "seg-2", MappingID: mappingIDName(2)},
+	{SegmentID: "seg-3", MappingID: mappingIDName(3)},
+	{SegmentID: "seg-4", MappingID: mappingIDName(3)},
 }
 
 // demoMapping returns the mapping the demo uses.
@@ -61,7 +61,7 @@ func demoMapping() *sfmc.Mapping {
 		},
 		// SFMC requires HTML Enabled with the email address.
 		Constants: map[string]any{sfmc.SetEmailAddresses + "." + sfmc.AttrHTMLEnabled: true},
-		Segments:  append([]sfmc.SegmentSpec(nil), demoSegments...),
+		Segments:  append([]sfmc.SegmentMapping(nil), demoSegments...),
 	}
 }
 
@@ -145,7 +145,7 @@ func (p demoProfile) appendJSON(dst []byte) []byte {
 				Ups map[string]xdmStatus `json:"ups"`
 			}{Ups: map[string]xdmStatus{}}
 		}
-		x.SegmentMembership.Ups[demoSegments[s].ID] = xdmStatus{st}
+		x.SegmentMembership.Ups[demoSegments[s].SegmentID] = xdmStatus{st}
 	}
 	b, _ := json.Marshal(x) // cannot fail: plain strings
 	return append(append(dst, b...), '\n')

@@ -61,7 +61,7 @@ func sameData(t testing.TB, n int) (csvText, ndjson string) {
 		ups := map[string]any{}
 		for s, st := range row[4:] {
 			if st != "" {
-				ups[demoSegments[s].ID] = map[string]any{"status": st}
+				ups[demoSegments[s].SegmentID] = map[string]any{"status": st}
 			}
 		}
 		if len(ups) > 0 {

@@ -487,7 +487,7 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		p.addWarning(w)
 	}
 	for _, sg := range m.Segments {
-		p.segIDs = append(p.segIDs, sg.ID)
+		p.segIDs = append(p.segIDs, sg.SegmentID)
 	}
 	p.counts = make([]segmentCounter, len(p.segIDs))
 	conc := o.workers

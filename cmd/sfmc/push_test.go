@@ -56,7 +56,7 @@ func TestPushJSON(t *testing.T) {
 		}
 	}
 	for k, sg := range demoSegments {
-		assert.Equal(t, want[k], *s.Segments[sg.ID], sg.ID)
+		assert.Equal(t, want[k], *s.Segments[sg.SegmentID], sg.SegmentID)
 	}
 	assert.Empty(t, readFailures(t, failures), "an empty failures file when nothing failed")
 	assert.Zero(t, s.NotSent)

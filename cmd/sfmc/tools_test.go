@@ -254,7 +254,7 @@ func TestValidateAndVerifyJSON(t *testing.T) {
 
 	bad := validMapping()
 	bad.Constants = nil
-	bad.Segments = []sfmc.SegmentSpec{{ID: "seg-1", MappingID: "no_such_attribute"}}
+	bad.Segments = []sfmc.SegmentMapping{{SegmentID: "seg-1", MappingID: "no_such_attribute"}}
 	r = runCLI(context.Background(), simEnv(srv), "", "validate", "--mapping", writeMapping(t, bad), "--json")
 	assert.Equal(t, exitFailed, r.code)
 	var doc validateJSON
@@ -299,7 +299,7 @@ func TestPushHumanSummaryHasSegments(t *testing.T) {
 		}
 	}
 	for k, sg := range demoSegments {
-		assert.Regexp(t, regexp.MustCompile(`(?m)^`+sg.ID+`\s+`+sg.MappingID+`\s+`+strconv.FormatInt(want[k].Realized, 10)+`\s+`+strconv.FormatInt(want[k].Existing, 10)+`\s+`+strconv.FormatInt(want[k].Exited, 10)+`\s*$`), r.stderr)
+		assert.Regexp(t, regexp.MustCompile(`(?m)^`+sg.SegmentID+`\s+`+sg.MappingID+`\s+`+strconv.FormatInt(want[k].Realized, 10)+`\s+`+strconv.FormatInt(want[k].Existing, 10)+`\s+`+strconv.FormatInt(want[k].Exited, 10)+`\s*$`), r.stderr)
 	}
 }
 

@@ -1,6 +1,7 @@
 package sfmc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 const (
@@ -139,341 +139,79 @@ func checkFloat(f float64) error {
 
 // validJSONNumber reports whether s is a number in JSON's grammar.
 func validJSONNumber(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	if i >= len(s) {
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
 		return false
 	}
-	switch {
-	case s[i] == '0':
-		i++
-	case s[i] >= '1' && s[i] <= '9':
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-	default:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return false
-		}
-	}
-	return i == len(s)
+	return json.Valid([]byte(s))
 }
 
-// smallContact is the attribute count up to which the encoder finds sets and
-// duplicates by scanning (no allocation); larger contacts use maps.
-const smallContact = 32
-
-type pairKey struct{ set, name string }
-
-// contactIndex answers "first index of this set / pair" and "last index of
-// this pair" for large contacts.
-type contactIndex struct {
-	firstSet  map[string]int
-	firstPair map[pairKey]int
-	lastPair  map[pairKey]int
-}
-
-func newContactIndex(attrs []AttributeValue) *contactIndex {
-	x := &contactIndex{
-		firstSet:  make(map[string]int),
-		firstPair: make(map[pairKey]int, len(attrs)),
-		lastPair:  make(map[pairKey]int, len(attrs)),
-	}
-	for i := range attrs {
-		a := &attrs[i]
-		if _, ok := x.firstSet[a.Set]; !ok {
-			x.firstSet[a.Set] = i
-		}
-		k := pairKey{a.Set, a.Name}
-		if _, ok := x.firstPair[k]; !ok {
-			x.firstPair[k] = i
-		}
-		x.lastPair[k] = i
-	}
-	return x
-}
-
-// appendContactJSON appends the request body for c to dst:
+// The request body of a contact write:
 //
 //	{"contactKey":K,"attributeSets":[{"name":S,"items":[{"values":[{"name":N,"value":V},...]}]},...]}
-//
-// It validates c first and appends nothing when c is invalid.
-func appendContactJSON(dst []byte, c Contact) ([]byte, error) {
+type (
+	wireContact struct {
+		ContactKey    string    `json:"contactKey"`
+		AttributeSets []wireSet `json:"attributeSets"`
+	}
+	wireSet struct {
+		Name  string      `json:"name"`
+		Items [1]wireItem `json:"items"`
+	}
+	wireItem struct {
+		Values []wireValue `json:"values"`
+	}
+	wireValue struct {
+		Name  string `json:"name"`
+		Value any    `json:"value"`
+	}
+)
+
+// contactBody encodes c as the body of a contact write, with encoding/json:
+// attributes grouped by set in the order each set first appears, within a
+// set in the given order, each (Set, Name) once with its last value. It
+// validates c first. HTML characters stay as they are ('<' is not
+// escaped); invalid UTF-8 cannot reach it (Validate refuses it).
+func contactBody(c Contact) ([]byte, error) {
 	if err := c.Validate(); err != nil {
-		return dst, err
+		return nil, err
 	}
-	attrs := c.Attributes
-	var idx *contactIndex
-	if len(attrs) > smallContact {
-		idx = newContactIndex(attrs)
+	w := wireContact{ContactKey: c.Key, AttributeSets: []wireSet{}}
+	for _, a := range lastValues(c.Attributes) {
+		i := len(w.AttributeSets) - 1
+		for i >= 0 && w.AttributeSets[i].Name != a.Set {
+			i--
+		}
+		if i < 0 {
+			w.AttributeSets = append(w.AttributeSets, wireSet{Name: a.Set})
+			i = len(w.AttributeSets) - 1
+		}
+		vs := &w.AttributeSets[i].Items[0].Values
+		*vs = append(*vs, wireValue{Name: a.Name, Value: a.Value})
 	}
-	start := len(dst)
-	var err error
-	dst = append(dst, `{"contactKey":`...)
-	if dst, err = appendJSONString(dst, c.Key); err != nil {
-		return dst[:start], err
+	for i := range w.AttributeSets {
+		if w.AttributeSets[i].Items[0].Values == nil {
+			w.AttributeSets[i].Items[0].Values = []wireValue{}
+		}
 	}
-	dst = append(dst, `,"attributeSets":[`...)
-	firstSet := true
-	for i := range attrs {
-		set := attrs[i].Set
-		if idx != nil {
-			if idx.firstSet[set] != i {
-				continue
-			}
-		} else if setSeenBefore(attrs, i) {
-			continue
-		}
-		if !firstSet {
-			dst = append(dst, ',')
-		}
-		firstSet = false
-		dst = append(dst, `{"name":`...)
-		if dst, err = appendJSONString(dst, set); err != nil {
-			return dst[:start], err
-		}
-		dst = append(dst, `,"items":[{"values":[`...)
-		firstValue := true
-		for j := i; j < len(attrs); j++ {
-			a := &attrs[j]
-			if a.Set != set {
-				continue
-			}
-			last := j
-			if idx != nil {
-				k := pairKey{a.Set, a.Name}
-				if idx.firstPair[k] != j {
-					continue
-				}
-				last = idx.lastPair[k]
-			} else {
-				if pairSeenBefore(attrs, j) {
-					continue
-				}
-				for k := j + 1; k < len(attrs); k++ {
-					if attrs[k].Set == a.Set && attrs[k].Name == a.Name {
-						last = k
-					}
-				}
-			}
-			if !firstValue {
-				dst = append(dst, ',')
-			}
-			firstValue = false
-			dst = append(dst, `{"name":`...)
-			if dst, err = appendJSONString(dst, a.Name); err != nil {
-				return dst[:start], err
-			}
-			dst = append(dst, `,"value":`...)
-			if dst, err = appendJSONValue(dst, attrs[last].Value); err != nil {
-				return dst[:start], err
-			}
-			dst = append(dst, '}')
-		}
-		dst = append(dst, "]}]}"...)
+	var buf bytes.Buffer
+	buf.Grow(64 + 48*len(c.Attributes))
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, fmt.Errorf("%w: contact %q: %w", ErrInvalidContact, c.Key, err)
 	}
-	dst = append(dst, "]}"...)
-	return dst, nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
-func setSeenBefore(attrs []AttributeValue, i int) bool {
-	for k := 0; k < i; k++ {
-		if attrs[k].Set == attrs[i].Set {
-			return true
-		}
+// valueJSON is v's JSON text (v passed checkValue).
+func valueJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
-	return false
-}
-
-func pairSeenBefore(attrs []AttributeValue, i int) bool {
-	for k := 0; k < i; k++ {
-		if attrs[k].Set == attrs[i].Set && attrs[k].Name == attrs[i].Name {
-			return true
-		}
-	}
-	return false
-}
-
-// encodedSizeHint estimates the body size of c so that the encoder allocates
-// once.
-func encodedSizeHint(c Contact) int {
-	n := 40 + len(c.Key)
-	for i := range c.Attributes {
-		a := &c.Attributes[i]
-		n += len(a.Set) + len(a.Name) + 48
-		if s, ok := a.Value.(string); ok {
-			n += len(s) + len(s)/8
-		} else {
-			n += 24
-		}
-	}
-	return n
-}
-
-// appendJSONValue appends a value that checkValue accepted. It fails only
-// for a string that is not valid UTF-8 (see appendJSONString).
-func appendJSONValue(dst []byte, v any) ([]byte, error) {
-	switch x := v.(type) {
-	case string:
-		return appendJSONString(dst, x)
-	case bool:
-		return strconv.AppendBool(dst, x), nil
-	case int:
-		return strconv.AppendInt(dst, int64(x), 10), nil
-	case int8:
-		return strconv.AppendInt(dst, int64(x), 10), nil
-	case int16:
-		return strconv.AppendInt(dst, int64(x), 10), nil
-	case int32:
-		return strconv.AppendInt(dst, int64(x), 10), nil
-	case int64:
-		return strconv.AppendInt(dst, x, 10), nil
-	case uint:
-		return strconv.AppendUint(dst, uint64(x), 10), nil
-	case uint8:
-		return strconv.AppendUint(dst, uint64(x), 10), nil
-	case uint16:
-		return strconv.AppendUint(dst, uint64(x), 10), nil
-	case uint32:
-		return strconv.AppendUint(dst, uint64(x), 10), nil
-	case uint64:
-		return strconv.AppendUint(dst, x, 10), nil
-	case uintptr:
-		return strconv.AppendUint(dst, uint64(x), 10), nil
-	case float64:
-		return appendJSONFloat(dst, x, 64), nil
-	case float32:
-		return appendJSONFloat(dst, float64(x), 32), nil
-	case json.Number:
-		return append(dst, x...), nil
-	}
-	// Named types of a supported kind (checked by checkValue).
-	rv := reflect.ValueOf(v)
-	switch rv.Kind() {
-	case reflect.String:
-		return appendJSONString(dst, rv.String())
-	case reflect.Bool:
-		return strconv.AppendBool(dst, rv.Bool()), nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return strconv.AppendInt(dst, rv.Int(), 10), nil
-	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
-		return strconv.AppendUint(dst, rv.Uint(), 10), nil
-	case reflect.Float32:
-		return appendJSONFloat(dst, rv.Float(), 32), nil
-	case reflect.Float64:
-		return appendJSONFloat(dst, rv.Float(), 64), nil
-	}
-	return append(dst, "null"...), nil
-}
-
-// appendJSONFloat formats a finite float like encoding/json does: plain
-// notation for moderate magnitudes, exponent notation otherwise.
-func appendJSONFloat(dst []byte, f float64, bits int) []byte {
-	abs := math.Abs(f)
-	format := byte('f')
-	if abs != 0 {
-		if bits == 64 && (abs < 1e-6 || abs >= 1e21) || bits == 32 && (float32(abs) < 1e-6 || float32(abs) >= 1e21) {
-			format = 'e'
-		}
-	}
-	start := len(dst)
-	dst = strconv.AppendFloat(dst, f, format, -1, bits)
-	if format == 'e' {
-		// Turn e-07 into e-7, as encoding/json does.
-		n := len(dst) - start
-		if n >= 4 && dst[len(dst)-4] == 'e' && dst[len(dst)-3] == '-' && dst[len(dst)-2] == '0' {
-			dst[len(dst)-2] = dst[len(dst)-1]
-			dst = dst[:len(dst)-1]
-		}
-	}
-	return dst
-}
-
-const hexDigits = "0123456789abcdef"
-
-// jsonSafe[b] is true for the ASCII bytes a JSON string holds unescaped.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
-	for b := 0x20; b < utf8.RuneSelf; b++ {
-		t[b] = b != '"' && b != '\\'
-	}
-	return t
-}()
-
-// appendJSONString appends s as a JSON string. Control characters are
-// escaped, U+2028/U+2029 are escaped; '<', '>' and '&' stay literal. Text
-// is never altered: when s is not valid UTF-8 nothing is appended and the
-// error (matching ErrInvalidUTF8) names the first invalid byte. Validate
-// rejects such contacts first, so the encoder never meets one.
-func appendJSONString(dst []byte, s string) ([]byte, error) {
-	start := len(dst)
-	dst = append(dst, '"')
-	done := 0
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			if jsonSafe[b] {
-				i++
-				continue
-			}
-			dst = append(dst, s[done:i]...)
-			switch b {
-			case '"', '\\':
-				dst = append(dst, '\\', b)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\b':
-				dst = append(dst, '\\', 'b')
-			case '\f':
-				dst = append(dst, '\\', 'f')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
-			}
-			i++
-			done = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			return dst[:start], &textError{fmt.Sprintf("byte 0x%02x at offset %d", s[i], i)}
-		}
-		if r == '\u2028' || r == '\u2029' {
-			dst = append(dst, s[done:i]...)
-			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			done = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[done:]...)
-	return append(dst, '"'), nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
 // ContactResult is SFMC's answer to a successful contact write.
@@ -510,6 +248,15 @@ type wireContactResult struct {
 // decodeContactResult turns a 2xx contacts answer into a result, or a
 // *ContactError when SFMC reports a failure in it.
 func decodeContactResult(key string, body []byte) (*ContactResult, error) {
+	if r, ok := fastContactResult(key, body); ok {
+		return r, nil
+	}
+	return slowContactResult(key, body)
+}
+
+// slowContactResult is decodeContactResult with encoding/json, for every
+// answer fastContactResult does not take.
+func slowContactResult(key string, body []byte) (*ContactResult, error) {
 	// -1 marks "absent" so that the documented typo is only a fallback.
 	w := wireContactResult{RowsAffected: -1, RowsAffetcted: -1}
 	if len(body) > 0 {
@@ -834,7 +581,7 @@ func (s *ContactsService) Create(ctx context.Context, c Contact) (*ContactResult
 }
 
 func (s *ContactsService) write(ctx context.Context, method string, c Contact) (*ContactResult, error) {
-	body, err := appendContactJSON(make([]byte, 0, encodedSizeHint(c)), c)
+	body, err := contactBody(c)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -141,8 +142,18 @@ func FuzzDecodeContactResult(f *testing.F) {
 	f.Add([]byte(`{"operationStatus":"fail"}`))
 	f.Add([]byte(`garbage`))
 	f.Add([]byte(``))
+	f.Add([]byte(` { "OperationStatus" : "OK" , "contactId" : -7 , "rowsAffetcted" : 2 , "extra" : "x" , "n" : 12 , "b" : true , "resultMessages" : [ ] } `))
+	f.Add([]byte(`{"operationStatus":"OK","contactKey":"K\u00e9","contactID":1.0,"rowsAffected":01}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		res, err := decodeContactResult("K", body)
+		// The fast path, when it takes an answer, decodes it exactly as
+		// encoding/json does.
+		if fast, ok := fastContactResult("K", body); ok {
+			slow, serr := slowContactResult("K", body)
+			if serr != nil || !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("fast path %+v differs from encoding/json %+v (%v) for %q", fast, slow, serr, body)
+			}
+		}
 		if err != nil {
 			if res != nil {
 				t.Fatal("error with a result")
@@ -344,7 +355,7 @@ func FuzzProfile(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("mapped contact is invalid: %v (line %q)", err, line)
 		}
-		body, err := appendContactJSON(nil, c)
+		body, err := contactBody(c)
 		if err != nil || !json.Valid(body) {
 			t.Fatalf("mapped contact does not encode: %v %q", err, body)
 		}

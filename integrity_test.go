@@ -103,7 +103,7 @@ func TestContactValidateRejectsInvalidUTF8(t *testing.T) {
 			for _, p := range tt.parts {
 				assert.Contains(t, err.Error(), p)
 			}
-			body, encErr := appendContactJSON(nil, tt.c)
+			body, encErr := contactBody(tt.c)
 			require.ErrorIs(t, encErr, ErrInvalidContact)
 			assert.Empty(t, body)
 		})
@@ -111,19 +111,18 @@ func TestContactValidateRejectsInvalidUTF8(t *testing.T) {
 	require.NoError(t, Contact{Key: "Müller 😀", Attributes: []AttributeValue{{"Sät", "Näme", "Wert \ufffd"}}}.Validate())
 }
 
-// The encoder itself refuses invalid UTF-8 instead of writing U+FFFD.
-func TestAppendJSONStringRefusesInvalidUTF8(t *testing.T) {
+// The encoder refuses invalid UTF-8 instead of writing U+FFFD, and keeps
+// valid text exactly (U+FFFD itself, U+2028, HTML characters).
+func TestContactBodyRefusesInvalidUTF8(t *testing.T) {
 	t.Parallel()
 	for _, s := range []string{"a\xffb", "\xed\xa0\x80", "\xe2\x82", "M\xfcller"} {
-		got, err := appendJSONString([]byte("prefix"), s)
+		got, err := contactBody(Contact{Key: "K", Attributes: []AttributeValue{{"S", "A", s}}})
 		require.ErrorIs(t, err, ErrInvalidUTF8, "%q", s)
-		assert.Equal(t, "prefix", string(got), "nothing appended for %q", s)
+		assert.Empty(t, got, "nothing encoded for %q", s)
 	}
-	got, err := appendJSONString(nil, "Müller \ufffd \u2028")
+	got, err := contactBody(Contact{Key: "K", Attributes: []AttributeValue{{"S", "A", "Müller \ufffd \u2028 <b>&"}}})
 	require.NoError(t, err)
-	var back string
-	require.NoError(t, json.Unmarshal(got, &back))
-	assert.Equal(t, "Müller \ufffd \u2028", back)
+	assert.Contains(t, string(got), "\"Müller \ufffd \\u2028 <b>&\"", "U+FFFD kept, U+2028 escaped, HTML as it is")
 }
 
 // Issue 12, item 7: a key is never changed; surrounding whitespace is a

@@ -235,7 +235,7 @@ func TestProfileMapperFloat64Numbers(t *testing.T) {
 	c, _, err := pm.Map(prof)
 	require.NoError(t, err)
 	assert.Equal(t, []AttributeValue{{Set: SetEmailAddresses, Name: AttrEmailAddress, Value: "k@example.com"}, {Set: SetEmailDemographics, Name: "v1.2 Score", Value: float64(3)}}, c.Attributes)
-	body, err := appendContactJSON(nil, c)
+	body, err := contactBody(c)
 	require.NoError(t, err)
 	assert.Contains(t, string(body), `{"name":"v1.2 Score","value":3}`)
 }

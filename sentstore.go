@@ -148,7 +148,7 @@ func attrFingerprint(set, name string) uint64 {
 // valueFingerprint identifies a value by its JSON text: the string "1" and
 // the number 1 differ, as they do on the wire.
 func valueFingerprint(v any) (uint64, error) {
-	b, err := appendJSONValue(make([]byte, 0, 64), v)
+	b, err := valueJSON(v)
 	if err != nil {
 		return 0, err
 	}

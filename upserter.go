@@ -638,7 +638,7 @@ func (u *Upserter) attempt(e *entry) {
 				c.Attributes = cs.send
 			}
 		}
-		body, err := appendContactJSON(make([]byte, 0, encodedSizeHint(c)), c)
+		body, err := contactBody(c)
 		s.body = body
 		if err != nil { // validated by Add: cannot happen
 			u.end(e, nil, err)

@@ -162,7 +162,7 @@ func valueOf(v any) (value, error) {
 		return value{kindBool, strconv.FormatBool(rv.Bool())}, nil
 	}
 	// A number: its JSON text (numbers cannot fail to encode).
-	b, _ := appendJSONValue(nil, v)
+	b, _ := valueJSON(v)
 	return value{kindNumber, string(b)}, nil
 }
 

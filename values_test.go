@@ -277,7 +277,7 @@ func TestMappingConstants(t *testing.T) {
 		{Set: SetEmailDemographics, Name: "Age", Value: json.Number("42")},
 		{Set: SetEmailDemographics, Name: "Code", Value: "ab"},
 	}, c.Attributes, "constants follow the mapped values, sorted by target")
-	b, err := appendContactJSON(nil, c)
+	b, err := contactBody(c)
 	require.NoError(t, err)
 	assert.Contains(t, string(b), `{"name":"HTML Enabled","value":true}`)
 

@@ -45,8 +45,9 @@ for round in $(seq 1 "$rounds"); do
 		--failures "$tmp/failures.ndjson" --workers "$workers" --rate 100000 --json >"$tmp/push.out"
 	b=$(cpu "$tmp/bare.time")
 	p=$(cpu "$tmp/push.time")
-	awk -v b="$b" -v p="$p" -v n="$profiles" -v r="$round" 'BEGIN {
-		printf "round %d: bare %.1f µs/contact, push %.1f µs/contact, push/bare %.2f×\n", r, b*1e6/n, p*1e6/n, p/b }'
+	rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tmp/push.time")
+	awk -v b="$b" -v p="$p" -v n="$profiles" -v r="$round" -v rss="$rss" 'BEGIN {
+		printf "round %d: bare %.1f µs/contact, push %.1f µs/contact, push/bare %.2f×, push peak RSS %.1f MiB\n", r, b*1e6/n, p*1e6/n, p/b, rss/1024 }'
 done
 echo "bare: $(cat "$tmp/bare.out")"
 echo "push: $(head -c 300 "$tmp/push.out")"

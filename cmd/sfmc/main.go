@@ -102,6 +102,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -112,7 +113,18 @@ var (
 	errTerminated      = errors.New("stopped at once by SIGTERM")
 )
 
+// gcPercent is the CLI's GOGC unless the environment sets one: push's live
+// heap is small (the queue and the reader's batches, about 12 MiB), so
+// collecting at 5× it instead of 2× costs some MiB of RSS and saves GC work
+// (measured with bench/compare.sh; see the closing note of issue 15).
+const gcPercent = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// push allocates briskly and keeps little: a larger heap between
+		// collections costs a few MiB and saves CPU (see gcPercent).
+		debug.SetGCPercent(gcPercent)
+	}
 	hard, stopHard := context.WithCancelCause(context.Background())
 	ctx, interrupt := context.WithCancelCause(hard)
 	sigs := make(chan os.Signal, 2)

@@ -818,7 +818,7 @@ func (c *Client) finish(ctx context.Context, method, clean string, st *callState
 type rejectedError struct{ err error }
 
 func (e *rejectedError) Error() string {
-	return e.err.Error() + " — a new token was refused too: the API integration is rejected (check that the installed package is enabled and has the scopes list_and_subscribers_read and list_and_subscribers_write)"
+	return e.err.Error() + " — a new token was refused too: the API integration is rejected (revoked, disabled, or without the scopes list_and_subscribers_read and list_and_subscribers_write)"
 }
 
 func (e *rejectedError) Unwrap() error { return e.err }

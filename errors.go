@@ -218,7 +218,9 @@ func (e *OAuthError) Error() string {
 	case e.isIPRejection():
 		b.WriteString(" — ")
 		b.WriteString(ipNotAllowlistedAdvice)
-	case e.Code == "invalid_client":
+	case e.Code == "invalid_client" && e.Description == "":
+		// SFMC's own descriptions say what to check; say it only when
+		// there is none.
 		b.WriteString(" — check the client id and secret of the API integration in Marketing Cloud Installed Packages, and that the package is installed and enabled")
 	}
 	return b.String()

@@ -100,7 +100,8 @@ func TestIPNotAllowlisted(t *testing.T) {
 	srv := newSim(t, sfmctest.WithIPAllowlistRejection())
 	r := runCLI(context.Background(), simEnv(srv), "", "verify")
 	assert.Equal(t, exitUsage, r.code)
-	assert.Contains(t, r.stderr, "allowlist this machine's public IP address")
+	assert.Contains(t, r.stderr, "allowlist the IP addresses this program calls from")
+	assert.Equal(t, 1, strings.Count(r.stderr, "allowlist the IP"), "said once")
 }
 
 func TestAttributes(t *testing.T) {
@@ -364,4 +365,15 @@ func TestValidateConstants(t *testing.T) {
 	require.Len(t, lines, 2, r.stdout)
 	assert.Contains(t, r.stdout, `"Email Demographics.Contacts ID" cannot be mapped: Email Demographics.Contacts ID is the set's system primary key`)
 	assert.Contains(t, r.stdout, `constants: "Email Addresses.HTML Enabled": value does not fit the target attribute's data type: string "maybe" is not a boolean`)
+}
+
+// Issue 15, item 5: sfmc verify says what to do about bad credentials
+// once (the CLI's line naming the variables), not three times.
+func TestVerifyAdviceOnce(t *testing.T) {
+	t.Parallel()
+	srv := newSim(t)
+	r := runCLI(context.Background(), simEnv(srv, envClientSecret, "wrong-secret"), "", "verify")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Equal(t, 1, strings.Count(r.stderr, "what to do"), r.stderr)
+	assert.NotContains(t, r.stderr, "check the client id and secret of the API integration", "the library adds no advice of its own when SFMC's text has it")
 }

@@ -92,25 +92,27 @@ func plural(n int) string {
 	return "s"
 }
 
-// Advice printed for the errors a person must fix in Marketing Cloud.
+// Advice printed for the errors a person must fix in Marketing Cloud, when
+// the library's message does not say it already (an IP allowlist rejection
+// does; SFMC's own text for bad credentials names the client id, not the
+// variables to check).
 const (
-	adviceIP = "what to do: allowlist this machine's public IP address in Marketing Cloud Setup " +
-		"(Settings > Security > Security Settings > Login IP Allowlist, API ranges) for the business unit or the enterprise, then try again"
 	adviceCredentials = "what to do: check SFMC_CLIENT_ID and SFMC_CLIENT_SECRET against the API integration of the Installed Package " +
 		"(Marketing Cloud Setup > Platform Tools > Apps > Installed Packages), that the package is installed and enabled, " +
 		"and that SFMC_SUBDOMAIN is the first label of its Authentication Base URI (and SFMC_ACCOUNT_ID, if set, a business unit it may access)"
 )
 
 // adviceRejected is printed when REST refuses a freshly fetched token.
-const adviceRejected = "what to do: the API integration was rejected although its tokens are issued: check in Marketing Cloud Setup > Installed Packages " +
-	"that the package is enabled, that its API integration has the scopes list_and_subscribers_read and list_and_subscribers_write, " +
+const adviceRejected = "what to do: check the package in Marketing Cloud Setup > Platform Tools > Apps > Installed Packages, " +
 	"and that SFMC_ACCOUNT_ID (if set) is a business unit it may access"
 
-// advice returns what to do about err, or "".
+// advice returns what to do about err, or "" when err's message says it
+// (the IP allowlist) or there is nothing to add: each piece of advice is
+// printed once.
 func advice(err error) string {
 	switch {
 	case errors.Is(err, sfmc.ErrIPNotAllowlisted):
-		return adviceIP
+		return ""
 	case errors.Is(err, sfmc.ErrInvalidCredentials):
 		return adviceCredentials
 	case errors.Is(err, sfmc.ErrUnauthorized):

@@ -84,26 +84,8 @@ func fastContactResult(key string, b []byte) (*ContactResult, bool) {
 		}
 		break
 	}
-	r := &ContactResult{
-		OperationStatus:         w.OperationStatus,
-		ContactKey:              w.ContactKey,
-		ContactID:               w.ContactID,
-		ContactTypeID:           w.ContactTypeID,
-		IsNewContactKey:         w.IsNewContactKey,
-		RequestServiceMessageID: w.RequestServiceMessageID,
-		ServiceMessageID:        w.ServiceMessageID,
-		ResponseDateTime:        parseSFMCTime(w.ResponseDateTime),
-	}
-	if r.ContactKey == "" {
-		r.ContactKey = key
-	}
-	switch {
-	case rows >= 0:
-		r.RowsAffected = rows
-	case typo >= 0:
-		r.RowsAffected = typo
-	}
-	return r, true
+	w.RowsAffected, w.RowsAffetcted = rows, typo
+	return w.result(key), true
 }
 
 // scanner reads the few JSON forms fastContactResult accepts.

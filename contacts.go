@@ -275,6 +275,12 @@ func slowContactResult(key string, body []byte) (*ContactResult, error) {
 		ce.setMessages(decodeResultMessages(w.ResultMessages))
 		return nil, ce
 	}
+	return w.result(key), nil
+}
+
+// result is the ContactResult of a successful answer; key is the contact
+// key written, for an answer that does not name it.
+func (w *wireContactResult) result(key string) *ContactResult {
 	r := &ContactResult{
 		OperationStatus:         w.OperationStatus,
 		ContactKey:              w.ContactKey,
@@ -294,7 +300,7 @@ func slowContactResult(key string, body []byte) (*ContactResult, error) {
 	case w.RowsAffetcted >= 0:
 		r.RowsAffected = w.RowsAffetcted
 	}
-	return r, nil
+	return r
 }
 
 // decodeResultMessages decodes a resultMessages array leniently (see

@@ -293,8 +293,12 @@ func (s *Server) serveREST(w *statusWriter, r *http.Request, inflight, n int64) 
 		s.writeThrottled(w, retryAfterValue(wait))
 		return false
 	}
+	f, ok := s.faults.next()
+	if !ok && s.faults.keyFaults() {
+		f, ok = s.faults.forKey(contactKeyOf(r))
+	}
 	dropAfter := false
-	if f, ok := s.faults.next(); ok {
+	if ok {
 		switch f {
 		case FaultDrop:
 			s.drop(w)
@@ -304,20 +308,6 @@ func (s *Server) serveREST(w *statusWriter, r *http.Request, inflight, n int64) 
 		default:
 			s.writeFault(w, f)
 			return false
-		}
-	}
-	if !dropAfter && s.faults.keyFaults() {
-		if f, ok := s.faults.forKey(contactKeyOf(r)); ok {
-			switch f {
-			case FaultDrop:
-				s.drop(w)
-				return true
-			case FaultDropAfterWrite:
-				dropAfter = true
-			default:
-				s.writeFault(w, f)
-				return false
-			}
 		}
 	}
 	if dropAfter {

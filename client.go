@@ -638,9 +638,12 @@ type request struct {
 	body   []byte     // JSON body or nil; replayed on retries
 
 	// For an Upserter's attempt: the contact's attempts before this one,
-	// and the contexts of the other Adds merged into it (Hooks).
+	// the contexts of the other Adds merged into it (Hooks), and the
+	// context the waits before sending use (the Upserter ends it when it
+	// stops: an attempt still waiting for the cool-down then sends nothing).
 	attemptBase int
 	links       []context.Context
+	waitCtx     context.Context
 }
 
 // callState follows one call through its attempts; the transport and the
@@ -649,9 +652,10 @@ type request struct {
 type callState struct {
 	host   string // REST host: the token goes to no other
 	method string
-	route  string
-	base   int // attempts made before this call (an Upserter's contact)
-	links  []context.Context
+	route   string
+	base    int // attempts made before this call (an Upserter's contact)
+	links   []context.Context
+	waitCtx context.Context // for the waits before sending; nil: the request's
 
 	// The last attempt.
 	token      string        // access token it carried
@@ -692,7 +696,7 @@ func (c *Client) prepare(ctx context.Context, r request) (u, clean string, st *c
 	if route == "" {
 		route = r.path
 	}
-	return u, clean, &callState{host: host, method: r.method, route: route, base: r.attemptBase, links: r.links}, nil
+	return u, clean, &callState{host: host, method: r.method, route: route, base: r.attemptBase, links: r.links, waitCtx: r.waitCtx}, nil
 }
 
 func (c *Client) setHeaders(h http.Header, r request) {
@@ -876,24 +880,34 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // send waits for the pipeline's gates, gets the token and sends one attempt.
 func (t *transport) send(ctx context.Context, req *http.Request, st *callState) (*http.Response, bool, error) {
 	c := t.c
-	if err := c.cooldown.Wait(ctx); err != nil {
-		return nil, false, err
+	wctx := ctx
+	if st.waitCtx != nil {
+		wctx = st.waitCtx
 	}
-	probe, err := c.block.admit(ctx)
+	stopped := func(err error) error {
+		if ctx.Err() == nil && wctx.Err() != nil {
+			return errUpserterStopped
+		}
+		return err
+	}
+	if err := c.cooldown.Wait(wctx); err != nil {
+		return nil, false, stopped(err)
+	}
+	probe, err := c.block.admit(wctx)
 	if err != nil {
-		return nil, false, err
+		return nil, false, stopped(err)
 	}
-	if err := c.pace.Wait(ctx); err != nil {
-		return nil, probe, limiterError(ctx, err)
+	if err := c.pace.Wait(wctx); err != nil {
+		return nil, probe, stopped(limiterError(wctx, err))
 	}
 	if c.limiter != nil {
-		if err := c.limiter.Wait(ctx); err != nil {
-			return nil, probe, limiterError(ctx, err)
+		if err := c.limiter.Wait(wctx); err != nil {
+			return nil, probe, stopped(limiterError(wctx, err))
 		}
 	}
-	tok, err := c.tokens.token(ctx)
+	tok, err := c.tokens.token(wctx)
 	if err != nil {
-		return nil, probe, &tokenError{err}
+		return nil, probe, stopped(&tokenError{err})
 	}
 	st.token = tok.AccessToken
 	st.attempts++

@@ -597,8 +597,9 @@ func (s *ContactsService) write(ctx context.Context, method string, c Contact) (
 
 // upsertOnce sends one PATCH attempt of an encoded contact, for the
 // Upserter, which decides the retries from the returned call state.
-func (s *ContactsService) upsertOnce(ctx context.Context, key string, body []byte, attemptBase int, links []context.Context) (*ContactResult, *callState, error) {
-	resp, st, err := s.c.attempt(ctx, request{method: http.MethodPatch, path: contactsPath, body: body, attemptBase: attemptBase, links: links})
+func (s *ContactsService) upsertOnce(ctx, waitCtx context.Context, key string, body []byte, attemptBase int, links []context.Context) (*ContactResult, *callState, error) {
+	resp, st, err := s.c.attempt(ctx, request{method: http.MethodPatch, path: contactsPath, body: body,
+		attemptBase: attemptBase, links: links, waitCtx: waitCtx})
 	res, err := s.answer(key, resp, err)
 	if err != nil && st.class == classOK {
 		st.class = classPermanent // a 2xx answer refusing the contact

@@ -109,7 +109,7 @@ func classifyStatus(status, errorcode int) answerClass {
 // was handed to the network; callerCtx is the caller's context, without the
 // attempt's own timeout.
 func classifyError(callerCtx context.Context, err error, sent bool) answerClass {
-	if callerCtx.Err() != nil {
+	if callerCtx.Err() != nil || errors.Is(err, errUpserterStopped) {
 		return classCanceled
 	}
 	switch {
@@ -188,6 +188,10 @@ func dialErr(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && oe.Op == "dial"
 }
+
+// errUpserterStopped ends an Upserter's attempt that was still waiting to
+// be sent when the Upserter stopped.
+var errUpserterStopped = errors.New("sfmc: the Upserter stopped before the attempt was sent")
 
 // errRedirect marks a redirect the client refused (to another host, or too
 // many): never retried.

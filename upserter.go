@@ -224,6 +224,8 @@ type Upserter struct {
 	cfg     UpserterConfig
 	ctx     context.Context // the workers' own context, not the callers'
 	cancel  context.CancelFunc
+	halt    context.Context // ends when the Upserter stops: waits for sending end
+	halted  context.CancelFunc
 	sched   *scheduler
 	flow    *flow
 	flushes *flushTracker
@@ -279,6 +281,7 @@ func NewUpserter(c *Client, cfg UpserterConfig) (*Upserter, error) {
 		flushes: newFlushTracker(),
 		alerts:  newAlertTracker(cfg.OnAlert, c.logger, cfg.FailureWindow, cfg.FailureRatio),
 	}
+	u.halt, u.halted = context.WithCancel(ctx)
 	u.unsubscribe = c.events.subscribe(u.clientEvent)
 	u.wg.Add(workers)
 	for range workers {
@@ -654,7 +657,9 @@ func (u *Upserter) attempt(e *entry) {
 	// the Upserter's cancellation; the other Adds merged into it are links.
 	base, release := callerValues(e.tickets[0].ctx, u.ctx)
 	ctx, cancel := context.WithDeadline(base, deadline)
-	res, st, err := u.c.Contacts.upsertOnce(ctx, e.contact.Key, s.body, s.attempts, u.links(e))
+	wctx, wcancel := context.WithDeadline(u.halt, deadline)
+	res, st, err := u.c.Contacts.upsertOnce(ctx, wctx, e.contact.Key, s.body, s.attempts, u.links(e))
+	wcancel()
 	cancel()
 	release()
 	s.tries++
@@ -683,6 +688,10 @@ func (u *Upserter) attempt(e *entry) {
 		return
 	}
 	if st.class == classCanceled {
+		if f := u.fatalErr(); f != nil && u.ctx.Err() == nil {
+			u.end(e, nil, f) // the Upserter stopped while the attempt waited
+			return
+		}
 		if u.ctx.Err() == nil {
 			// The contact's own deadline: say what SFMC said last.
 			last := err
@@ -883,6 +892,7 @@ func (u *Upserter) stop(kind AlertKind, err error) {
 	if !first {
 		return
 	}
+	u.halted() // attempts still waiting to be sent send nothing
 	u.flow.close(err)
 	failed := u.sched.drain()
 	u.alerts.raise(Alert{Kind: kind, Err: err, Message: err.Error()}, 0)

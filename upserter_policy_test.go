@@ -319,3 +319,45 @@ func TestBlockedAnswersDoNotUseUpMaxAttempts(t *testing.T) {
 		}
 	})
 }
+
+// With FailOnBlock, a 50200 stops the Upserter: attempts still waiting to
+// be sent (here for the block's pause) send nothing, and their contacts
+// fail at once with the stop's error.
+func TestFailOnBlockSendsNothingAfterTheStop(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ft := newFakeTenant(50*time.Millisecond, 0, 0)
+		ft.answer = func(_ time.Time, n int64) (int, string) {
+			if n == 1 {
+				return 429, `{"message":"Your requests are temporarily blocked.","errorcode":50200}`
+			}
+			return 0, ""
+		}
+		c := fakeClient(t, ft)
+		var failed, total atomic.Int64
+		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 8, FailOnBlock: true, OnResult: func(o sfmc.Outcome) {
+			total.Add(1)
+			if o.Err != nil {
+				failed.Add(1)
+				assert.ErrorIs(t, o.Err, sfmc.ErrBlocked)
+			}
+		}})
+		require.NoError(t, err)
+		for i := range 40 {
+			if err := u.Add(context.Background(), sfmc.Contact{Key: fmt.Sprint("K", i)}); err != nil {
+				break
+			}
+		}
+		start := time.Now()
+		sent := ft.requests()
+		require.NoError(t, u.Close(context.Background()))
+		assert.Less(t, time.Since(start), blockPauseFirstForTest, "no attempt waited out the pause")
+		assert.LessOrEqual(t, ft.requests()-sent, int64(8), "at most the attempts already sent when the block came")
+		assert.Equal(t, total.Load(), u.Stats().Added)
+		assert.Positive(t, failed.Load())
+	})
+}
+
+// blockPauseFirstForTest is the client's first block pause (5 s ± 20%),
+// less its jitter.
+const blockPauseFirstForTest = 4 * time.Second

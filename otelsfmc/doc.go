@@ -122,5 +122,9 @@
 // or three metric points whose attribute sets are made once per
 // combination of values (recording them allocates nothing). Starting the
 // span allocates a few objects even with a no-op tracer. A client without
-// Hooks pays nothing. BenchmarkUpserter measures the cost per contact.
+// Hooks pays nothing. Measured on 2 shared cores (BenchmarkHooks), for a
+// contact sent in one attempt: 4 allocations and 1.5 to 2.2 µs with the
+// metrics SDK and a no-op tracer, 10 allocations and 4.5 to 9 µs with both
+// SDKs sampling every span; the whole client spends 55 to 85 µs of CPU per
+// contact (BenchmarkUpserter).
 package otelsfmc

@@ -505,6 +505,11 @@ func NewClient(cfg Config, opts ...Option) (*Client, error) {
 	}
 	c.Contacts = &ContactsService{c}
 	c.AttributeSets = &AttributeSetsService{c}
+	if c.hooks.Pace != nil {
+		// The pace the client starts at, so that a gauge has a value
+		// before the first change.
+		c.hooks.pace(PaceEvent{Rate: c.pace.Rate()})
+	}
 	return c, nil
 }
 

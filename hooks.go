@@ -33,8 +33,9 @@ type Hooks struct {
 	// Token is called after every token request (or token taken from a
 	// TokenStore).
 	Token func(ctx context.Context, t TokenEvent)
-	// Pace is called when the client's pace changes, when a cool-down
-	// starts, and when a 50200 block episode starts or ends.
+	// Pace is called once by NewClient with the pace the client starts
+	// at, then when the pace changes, when a cool-down starts, and when a
+	// 50200 block episode starts or ends.
 	Pace func(p PaceEvent)
 	// Outcome is called for every Outcome of an Upserter, after OnResult,
 	// with the context of that Add.

@@ -137,8 +137,9 @@ func TestHooksSeeEveryEvent(t *testing.T) {
 		require.Len(t, tokens, 1)
 		assert.NoError(t, tokens[0].Err)
 		assert.False(t, tokens[0].FromStore)
-		require.NotEmpty(t, paces, "the 503 cut the pace")
-		assert.Less(t, paces[0].Rate, 20.0)
+		require.Len(t, paces, 2, "the pace the client starts at, then the 503's cut")
+		assert.Equal(t, sfmc.PaceEvent{Rate: 20}, paces[0], "NewClient reports the pace it starts at")
+		assert.Less(t, paces[1].Rate, 20.0)
 		require.Len(t, outcomes, 3)
 		for _, o := range outcomes {
 			assert.NoError(t, o.Outcome.Err)
@@ -169,4 +170,27 @@ func TestPanickingHookIsRecovered(t *testing.T) {
 		require.NoError(t, u.Close(context.Background()))
 		assert.Equal(t, int64(1), u.Stats().Succeeded)
 	})
+}
+
+// The Pace hook hears the pace the client starts at from NewClient (a gauge
+// fed by it has a value before the first change): the configured rate, or
+// the adaptive pace's start.
+func TestPaceHookStartsWithTheInitialPace(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts []sfmc.Option
+		want float64
+	}{
+		{"configured rate", []sfmc.Option{sfmc.WithRateLimit(50, 5)}, 50},
+		{"adaptive pace", nil, 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var paces []sfmc.PaceEvent
+			opts := append([]sfmc.Option{sfmc.WithHooks(sfmc.Hooks{Pace: func(p sfmc.PaceEvent) { paces = append(paces, p) }})}, tc.opts...)
+			fakeClient(t, newFakeTenant(0, 0, 0), opts...)
+			assert.Equal(t, []sfmc.PaceEvent{{Rate: tc.want}}, paces)
+		})
+	}
 }

@@ -9,9 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jarcoal/httpmock"
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -111,31 +113,53 @@ func TestTokenMarginClampedToHalfLifetime(t *testing.T) {
 	assert.Equal(t, 1, tm.count())
 }
 
-// Inside the refresh margin the still-valid token is served and one new
-// token is fetched.
+// Inside the refresh margin the still-valid token is served while one new
+// token is fetched in the background. With a 2 s token and a 1 s margin the
+// refresh starts exactly 1 s after the first fetch (fake clock).
 func TestTokenRefreshedWithinMargin(t *testing.T) {
 	t.Parallel()
-	tm := newTokenMock()
-	tm.expiresIn = 2
-	c, _, _ := newMockClient(t, tm, WithTokenRefreshMargin(time.Second))
-	ctx := context.Background()
-	tok, err := c.tokens.token(ctx)
-	require.NoError(t, err)
-	require.Equal(t, tokenN(1), tok.AccessToken)
-	for range 10 {
-		require.NoError(t, c.Verify(ctx))
-	}
-	require.Equal(t, 1, tm.count(), "no refresh before the margin")
-	time.Sleep(1100 * time.Millisecond) // into the margin (refresh at 1 s, expiry at 2 s)
-	for range 10 {
-		_, err := c.tokens.token(ctx)
+	synctest.Test(t, func(t *testing.T) {
+		tm := newTokenMock()
+		tm.expiresIn = 2
+		c, _, _ := newMockClient(t, tm, WithTokenRefreshMargin(time.Second))
+		ts := c.TokenSource()
+		ctx := context.Background()
+		start := time.Now()
+		tok, err := ts.Token()
 		require.NoError(t, err)
+		require.Equal(t, tokenN(1), tok.AccessToken)
+		time.Sleep(time.Second - time.Nanosecond) // just before the margin
+		for range 10 {
+			require.NoError(t, c.Verify(ctx))
+		}
+		require.Equal(t, 1, tm.count(), "no refresh before the margin")
+
+		tm.gate = make(chan struct{}) // hold the refresh in flight
+		time.Sleep(time.Nanosecond)   // expiry - margin
+		for range 10 {
+			tok, err := ts.Token()
+			require.NoError(t, err)
+			assert.Equal(t, tokenN(1), tok.AccessToken, "the still-valid token is served during the refresh")
+		}
+		synctest.Wait() // the refresh waits at the gate
+		assert.Equal(t, 2, tm.count(), "one refresh, not one per call")
+		close(tm.gate)
+		synctest.Wait()
+		tok, err = ts.Token()
+		require.NoError(t, err)
+		assert.Equal(t, tokenN(2), tok.AccessToken)
+		assert.Equal(t, 2, tm.count())
+		assert.Equal(t, []time.Duration{0, time.Second}, sinceStart(start, tm.arrivals()), "fetched at 0 and at expiry - margin")
+	})
+}
+
+// sinceStart returns each time as its offset from start.
+func sinceStart(start time.Time, times []time.Time) []time.Duration {
+	out := make([]time.Duration, len(times))
+	for i, at := range times {
+		out[i] = at.Sub(start)
 	}
-	require.Eventually(t, func() bool {
-		tok, err := c.tokens.token(ctx)
-		return err == nil && tok.AccessToken == tokenN(2)
-	}, 5*time.Second, 5*time.Millisecond)
-	assert.Equal(t, 2, tm.count(), "one refresh, not one per call")
+	return out
 }
 
 func TestTokenSingleFlight(t *testing.T) {
@@ -152,96 +176,84 @@ func TestTokenSingleFlight(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tm := newTokenMock()
-			tm.fail = tt.fail
-			tm.gate = make(chan struct{})
-			tm.arrived = make(chan struct{}, 1)
-			c, _, _ := newMockClient(t, tm)
-			const n = 256
-			var wg sync.WaitGroup
-			var started sync.WaitGroup
-			errs := make([]error, n)
-			started.Add(n)
-			for i := range n {
-				wg.Go(func() {
-					started.Done()
-					errs[i] = c.Verify(context.Background())
-				})
-			}
-			started.Wait()
-			<-tm.arrived
-			time.Sleep(100 * time.Millisecond) // let the others pile up on the in-flight request
-			close(tm.gate)
-			wg.Wait()
-			assert.Equal(t, 1, tm.count(), "one token request for %d callers", n)
-			for _, err := range errs {
-				if tt.wantErr {
-					require.Error(t, err)
-				} else {
-					require.NoError(t, err)
+			synctest.Test(t, func(t *testing.T) {
+				tm := newTokenMock()
+				tm.fail = tt.fail
+				tm.gate = make(chan struct{})
+				c, _, _ := newMockClient(t, tm)
+				const n = 256
+				var wg sync.WaitGroup
+				errs := make([]error, n)
+				for i := range n {
+					wg.Go(func() { errs[i] = c.Verify(context.Background()) })
 				}
-			}
+				synctest.Wait() // every caller waits: one request at the gate, the others for its result
+				close(tm.gate)
+				wg.Wait()
+				assert.Equal(t, 1, tm.count(), "one token request for %d callers", n)
+				for _, err := range errs {
+					if tt.wantErr {
+						require.Error(t, err)
+					} else {
+						require.NoError(t, err)
+					}
+				}
+			})
 		})
 	}
 }
 
-// A failing token endpoint is asked at most about twice a second, however
-// many goroutines keep asking.
+// A failing token endpoint is asked at most once per failureSpacing
+// (500 ms), however many goroutines keep asking: 16 goroutines calling
+// every millisecond for 1.2 s (fake clock) cause exactly three attempts,
+// at 0, 500 ms and 1 s; every other call shares the last failure.
 func TestTokenFailureSpacing(t *testing.T) {
 	t.Parallel()
-	tm := newTokenMock()
-	tm.fail = jsonResponder(503, `{"message":"down"}`)
-	c, _, _ := newMockClient(t, tm)
-	start := time.Now()
-	// Ask for at least 1.2 s, and on until a second attempt was made (a
-	// loaded machine may starve the goroutines), at most 10 s.
-	minStop, maxStop := start.Add(1200*time.Millisecond), start.Add(10*time.Second)
-	var calls atomic.Int64
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Go(func() {
-			for now := time.Now(); now.Before(maxStop) && (now.Before(minStop) || tm.count() < 2); now = time.Now() {
-				calls.Add(1)
-				err := c.Verify(context.Background())
-				if !assert.Error(t, err) {
-					return
+	synctest.Test(t, func(t *testing.T) {
+		tm := newTokenMock()
+		tm.fail = jsonResponder(503, `{"message":"down"}`)
+		c, _, _ := newMockClient(t, tm)
+		start := time.Now()
+		stop := start.Add(1200 * time.Millisecond)
+		var calls atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for time.Now().Before(stop) {
+					calls.Add(1)
+					if !assert.Error(t, c.Verify(context.Background())) {
+						return
+					}
+					time.Sleep(time.Millisecond)
 				}
-				time.Sleep(time.Millisecond)
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	assert.GreaterOrEqual(t, tm.count(), 2, "a new attempt after the spacing")
-	// Attempts are at least 500 ms apart: never more than one per started
-	// half second, never one per call.
-	assert.LessOrEqual(t, tm.count(), 1+int(elapsed/(500*time.Millisecond)), "at most ~2 attempts per second (elapsed %v)", elapsed)
-	assert.Greater(t, calls.Load(), int64(10*tm.count()))
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, []time.Duration{0, 500 * time.Millisecond, time.Second}, sinceStart(start, tm.arrivals()))
+		assert.Equal(t, int64(16*1200), calls.Load(), "a call per goroutine and millisecond")
+	})
 }
 
 // A caller giving up does not cancel the refresh others wait for.
 func TestTokenRefreshSurvivesCancelledCaller(t *testing.T) {
 	t.Parallel()
-	tm := newTokenMock()
-	tm.gate = make(chan struct{})
-	tm.arrived = make(chan struct{}, 1)
-	c, _, _ := newMockClient(t, tm)
-	ctx1, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- c.Verify(ctx1) }()
-	<-tm.arrived
-	cancel()
-	select {
-	case err := <-errc:
-		require.ErrorIs(t, err, context.Canceled)
-	case <-time.After(5 * time.Second):
-		t.Fatal("caller 1 not released by its cancelled context")
-	}
-	close(tm.gate)
-	tok, err := c.tokens.token(context.Background())
-	require.NoError(t, err)
-	assert.Equal(t, tokenN(1), tok.AccessToken)
-	assert.Equal(t, 1, tm.count(), "caller 2 got the token of the refresh caller 1 started")
+	synctest.Test(t, func(t *testing.T) {
+		tm := newTokenMock()
+		tm.gate = make(chan struct{})
+		c, _, _ := newMockClient(t, tm)
+		ctx1, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() { errc <- c.Verify(ctx1) }()
+		synctest.Wait() // caller 1 waits for the refresh it started
+		require.Equal(t, 1, tm.count())
+		cancel()
+		require.ErrorIs(t, testutil.Recv(t, errc, time.Minute, "caller 1 released by its cancelled context"), context.Canceled)
+		close(tm.gate)
+		tok, err := c.TokenSource().Token()
+		require.NoError(t, err)
+		assert.Equal(t, tokenN(1), tok.AccessToken)
+		assert.Equal(t, 1, tm.count(), "caller 2 got the token of the refresh caller 1 started")
+	})
 }
 
 func TestTokenAnswerVariants(t *testing.T) {
@@ -265,25 +277,27 @@ func TestTokenAnswerVariants(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tm := newTokenMock()
-			tm.fail = jsonResponder(200, tt.body)
-			c, _, _ := newMockClient(t, tm)
-			start := time.Now()
-			tok, err := c.tokens.token(context.Background())
-			if tt.wantErr != "" {
-				require.ErrorContains(t, err, tt.wantErr)
-				requireNoSecret(t, "error", err.Error())
-				return
-			}
-			require.NoError(t, err)
-			assert.WithinDuration(t, start.Add(tt.wantExp), tok.Expiry, 5*time.Second)
-			for range 20 {
-				require.NoError(t, c.Verify(context.Background()))
-			}
-			assert.Equal(t, 1, tm.count(), "the token is reused")
-			rest, err := c.RESTURL(context.Background())
-			require.NoError(t, err)
-			assert.Equal(t, testRESTBase, rest, "no rest_instance_url: the subdomain's REST host")
+			synctest.Test(t, func(t *testing.T) {
+				tm := newTokenMock()
+				tm.fail = jsonResponder(200, tt.body)
+				c, _, _ := newMockClient(t, tm)
+				start := time.Now()
+				tok, err := c.TokenSource().Token()
+				if tt.wantErr != "" {
+					require.ErrorContains(t, err, tt.wantErr)
+					requireNoSecret(t, "error", err.Error())
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, tt.wantExp, tok.Expiry.Sub(start), "lifetime")
+				for range 20 {
+					require.NoError(t, c.Verify(context.Background()))
+				}
+				assert.Equal(t, 1, tm.count(), "the token is reused")
+				rest, err := c.RESTURL(context.Background())
+				require.NoError(t, err)
+				assert.Equal(t, testRESTBase, rest, "no rest_instance_url: the subdomain's REST host")
+			})
 		})
 	}
 }
@@ -427,24 +441,32 @@ func TestInvalidate(t *testing.T) {
 	assert.Equal(t, 2, tm.count())
 }
 
+// A failed token request is shared for failureSpacing, not cached: the
+// first call after it asks again.
 func TestTokenErrorNotCachedForever(t *testing.T) {
 	t.Parallel()
-	var fail atomic.Bool
-	fail.Store(true)
-	tm := newTokenMock()
-	tm.fail = func(req *http.Request) (*http.Response, error) {
-		if fail.Load() {
-			return nil, errors.New("connection reset by peer")
+	synctest.Test(t, func(t *testing.T) {
+		var fail atomic.Bool
+		fail.Store(true)
+		tm := newTokenMock()
+		tm.fail = func(req *http.Request) (*http.Response, error) {
+			if fail.Load() {
+				return nil, errors.New("connection reset by peer")
+			}
+			return testutil.JSONResponse(req, 200, `{"access_token":"TOKEN-t0k3n-XYZ-ok","expires_in":1080,"rest_instance_url":"`+testRESTBase+`"}`), nil
 		}
-		return jsonResponse(200, `{"access_token":"TOKEN-t0k3n-XYZ-ok","expires_in":1080,"rest_instance_url":"`+testRESTBase+`"}`), nil
-	}
-	c, _, _ := newMockClient(t, tm)
-	err := c.Verify(context.Background())
-	require.ErrorContains(t, err, "connection reset")
-	assert.False(t, strings.Contains(err.Error(), testSecret))
-	fail.Store(false)
-	require.Eventually(t, func() bool { return c.Verify(context.Background()) == nil }, 5*time.Second, 20*time.Millisecond)
-	assert.Equal(t, 2, tm.count())
+		c, _, _ := newMockClient(t, tm)
+		err := c.Verify(context.Background())
+		require.ErrorContains(t, err, "connection reset")
+		assert.False(t, strings.Contains(err.Error(), testSecret))
+		fail.Store(false)
+		time.Sleep(500*time.Millisecond - time.Nanosecond) // failureSpacing
+		require.ErrorContains(t, c.Verify(context.Background()), "connection reset", "the failure is shared within the spacing")
+		assert.Equal(t, 1, tm.count())
+		time.Sleep(time.Nanosecond)
+		require.NoError(t, c.Verify(context.Background()), "asked again after the spacing")
+		assert.Equal(t, 2, tm.count())
+	})
 }
 
 // A token already inside its margin when it arrives (a tiny expires_in) is
@@ -454,16 +476,13 @@ func TestTokenShortLifetimeNoRefreshLoop(t *testing.T) {
 	tm := newTokenMock()
 	tm.fail = jsonResponder(200, `{"access_token":"TOKEN-t0k3n-XYZ-short","expires_in":0.000001}`)
 	c, _, _ := newMockClient(t, tm)
+	// Real time: a refresh loop never blocks, so a bubble's clock would
+	// not advance to fail it.
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.tokens.token(context.Background())
+		_, err := c.TokenSource().Token()
 		done <- err
 	}()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(5 * time.Second):
-		t.Fatal("token() keeps refreshing a short-lived token")
-	}
+	require.NoError(t, testutil.Recv(t, done, 5*time.Second, "a short-lived token is handed over, not refreshed again and again"))
 	assert.Equal(t, 1, tm.count())
 }

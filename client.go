@@ -655,8 +655,8 @@ type request struct {
 // retry policy share it through the request context. Attempts of one call
 // are sequential, so it needs no lock.
 type callState struct {
-	host   string // REST host: the token goes to no other
-	method string
+	host    string // REST host: the token goes to no other
+	method  string
 	route   string
 	base    int // attempts made before this call (an Upserter's contact)
 	links   []context.Context

@@ -8,15 +8,16 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jarcoal/httpmock"
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -176,7 +177,7 @@ func TestDoRequest(t *testing.T) {
 		got = req
 		b, _ := io.ReadAll(req.Body)
 		gotBody = string(b)
-		return jsonResponse(200, `{"operationStatus":"OK"}`), nil
+		return testutil.JSONResponse(req, 200, `{"operationStatus":"OK"}`), nil
 	})
 	body, err := c.do(context.Background(), request{method: http.MethodPatch, path: testPath,
 		query: url.Values{"$page": {"2"}}, body: []byte(`{"a":1}`)})
@@ -237,9 +238,9 @@ func TestUnauthorizedRetry(t *testing.T) {
 					close(allArrived)
 				}
 				<-allArrived
-				return jsonResponse(401, `{"message":"Not Authorized","errorcode":0}`), nil
+				return testutil.JSONResponse(req, 401, `{"message":"Not Authorized","errorcode":0}`), nil
 			}
-			return jsonResponse(200, `{}`), nil
+			return testutil.JSONResponse(req, 200, `{}`), nil
 		})
 		var wg sync.WaitGroup
 		errs := make([]error, n)
@@ -253,66 +254,6 @@ func TestUnauthorizedRetry(t *testing.T) {
 		assert.Equal(t, int64(n), rejected.Load())
 		assert.Equal(t, 2, tm.count(), "one new token for all the 401s on the same token")
 	})
-}
-
-// A REST redirect to another host never carries the token.
-func TestRedirectCrossHost(t *testing.T) {
-	t.Parallel()
-	var bHits atomic.Int64
-	var bAuth atomic.Value
-	bAuth.Store("")
-	b := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		bHits.Add(1)
-		bAuth.Store(r.Header.Get("Authorization"))
-		_, _ = w.Write([]byte(`{}`))
-	}))
-	defer b.Close()
-	var a *httptest.Server
-	a = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/v2/token":
-			w.Header().Set("Content-Type", "application/json")
-			_, _ = fmt.Fprintf(w, `{"access_token":"TOKEN-t0k3n-XYZ-a","expires_in":1080,"rest_instance_url":%q}`, a.URL+"/")
-		case "/same":
-			http.Redirect(w, r, "/moved", http.StatusFound)
-		case "/moved":
-			_, _ = fmt.Fprintf(w, `{"auth":%q}`, r.Header.Get("Authorization"))
-		default:
-			http.Redirect(w, r, b.URL+r.URL.Path, http.StatusFound)
-		}
-	}))
-	defer a.Close()
-	c, err := NewClient(testConfig(), WithAuthURL(a.URL), fastRetry(2))
-	require.NoError(t, err)
-	for _, m := range []string{http.MethodGet, http.MethodPatch} {
-		_, err = c.do(context.Background(), request{method: m, path: "/elsewhere"})
-		require.ErrorContains(t, err, "redirect")
-		requireNoSecret(t, "error", err.Error())
-	}
-	assert.Equal(t, int64(0), bHits.Load(), "the redirect is not followed")
-	assert.Empty(t, bAuth.Load())
-	// A same-host redirect is followed, with the token.
-	body, err := c.do(context.Background(), request{method: http.MethodGet, path: "/same"})
-	require.NoError(t, err)
-	assert.JSONEq(t, `{"auth":"Bearer TOKEN-t0k3n-XYZ-a"}`, string(body))
-}
-
-// The transport adds the token only for the call's REST host.
-func TestTransportTokenOnlyForRESTHost(t *testing.T) {
-	t.Parallel()
-	c, mt, _ := newMockClient(t, nil)
-	var auth string
-	mt.RegisterResponder(http.MethodGet, "https://other.example.com/x", func(req *http.Request) (*http.Response, error) {
-		auth = req.Header.Get("Authorization")
-		return jsonResponse(200, `{}`), nil
-	})
-	ctx := context.WithValue(context.Background(), callStateKey{}, &callState{host: testSubdomain + ".rest.marketingcloudapis.com"})
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://other.example.com/x", nil)
-	require.NoError(t, err)
-	resp, err := c.rc.HTTPClient.Transport.RoundTrip(req)
-	require.NoError(t, err)
-	_ = resp.Body.Close()
-	assert.Empty(t, auth)
 }
 
 var errConnReset = errors.New("read: connection reset by peer")
@@ -389,8 +330,8 @@ func TestRetryThenSuccess(t *testing.T) {
 	assert.Equal(t, 4, rm.count())
 }
 
-// Retry-After far beyond waitMax is capped: the call ends after its
-// retries instead of waiting an hour.
+// Retry-After far beyond waitMax is capped: the call ends after its two
+// retries, each waiting exactly waitMax (50 ms), instead of an hour.
 func TestRetryAfterCappedAtWaitMax(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -404,174 +345,127 @@ func TestRetryAfterCappedAtWaitMax(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if tt.name == "http date" { // computed here: parallel subtests may start late
-				tt.header = []string{"Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}
-			}
-			c, mt, _ := newMockClient(t, nil, WithRetry(2, time.Millisecond, 50*time.Millisecond))
-			rm := newRESTMock(jsonResponder(429, tt.body, tt.header...))
-			mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
-			require.NoError(t, ctx.Err(), "finished within the deadline")
-			require.ErrorIs(t, err, ErrRateLimited)
-			assert.NotErrorIs(t, err, ErrBlocked)
-			var rle *RateLimitError
-			require.ErrorAs(t, err, &rle)
-			// The error reports what SFMC asked for; only the client's own
-			// waits are capped.
-			assert.InDelta(t, float64(time.Hour), float64(rle.RetryAfter), float64(10*time.Second))
-			assert.False(t, rle.Blocked())
-			assert.Equal(t, 3, rm.count())
+			synctest.Test(t, func(t *testing.T) {
+				start := time.Now()
+				if tt.name == "http date" {
+					tt.header = []string{"Retry-After", start.Add(time.Hour).UTC().Format(http.TimeFormat)}
+				}
+				c, mt, _ := newMockClient(t, nil, WithRetry(2, time.Millisecond, 50*time.Millisecond))
+				rm := newRESTMock(jsonResponder(429, tt.body, tt.header...))
+				mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+				_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+				assert.Equal(t, []time.Duration{0, 50 * time.Millisecond, 100 * time.Millisecond}, sinceStart(start, rm.arrivals()),
+					"each retry waits waitMax")
+				require.ErrorIs(t, err, ErrRateLimited)
+				assert.NotErrorIs(t, err, ErrBlocked)
+				var rle *RateLimitError
+				require.ErrorAs(t, err, &rle)
+				// The error reports what SFMC asked for; only the client's own
+				// waits are capped.
+				assert.InDelta(t, float64(time.Hour), float64(rle.RetryAfter), float64(time.Second))
+				assert.False(t, rle.Blocked())
+			})
 		})
 	}
 }
 
-// Retry-After is honoured: the retry does not arrive before it (a lower
-// bound, which cannot flake).
+// Retry-After is honoured: the retry arrives exactly when SFMC said (fake
+// clock), from the header or the body's retryAfter.
 func TestRetryAfterHonoured(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name   string
 		status int
-		header string
+		header []string
 		body   string
 	}{
-		{"429 header", 429, "1", `{"errorcode":50100}`},
-		{"429 body", 429, "", `{"errorcode":50100,"retryAfter":1}`},
-		{"503 header", 503, "1", `{"errorcode":50300}`},
+		{"429 header", 429, []string{"Retry-After", "1"}, `{"errorcode":50100}`},
+		{"429 body", 429, nil, `{"errorcode":50100,"retryAfter":1}`},
+		{"503 header", 503, []string{"Retry-After", "1"}, `{"errorcode":50300}`},
+		{"429 fraction", 429, []string{"Retry-After", "0.25"}, `{"errorcode":50100}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var mu sync.Mutex
-			var arrivals []time.Time
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path == "/v2/token" {
-					_, _ = w.Write([]byte(`{"access_token":"TOKEN-t0k3n-XYZ-1","expires_in":1080}`))
-					return
+			synctest.Test(t, func(t *testing.T) {
+				c, mt, _ := newMockClient(t, nil, WithRetry(2, time.Millisecond, 5*time.Second))
+				rm := newRESTMock(jsonResponder(tt.status, tt.body, tt.header...), jsonResponder(200, `{}`))
+				mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+				_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+				require.NoError(t, err)
+				at := rm.arrivals()
+				require.Len(t, at, 2)
+				want := time.Second
+				if tt.name == "429 fraction" {
+					want = 250 * time.Millisecond
 				}
-				mu.Lock()
-				arrivals = append(arrivals, time.Now())
-				first := len(arrivals) == 1
-				mu.Unlock()
-				if first {
-					if tt.header != "" {
-						w.Header().Set("Retry-After", tt.header)
-					}
-					w.WriteHeader(tt.status)
-					_, _ = w.Write([]byte(tt.body))
-					return
-				}
-				_, _ = w.Write([]byte(`{}`))
-			}))
-			defer srv.Close()
-			c, err := NewClient(testConfig(), WithAuthURL(srv.URL), WithRESTURL(srv.URL), WithRetry(2, time.Millisecond, 5*time.Second))
-			require.NoError(t, err)
-			_, err = c.do(context.Background(), request{method: http.MethodGet, path: testPath})
-			require.NoError(t, err)
-			mu.Lock()
-			defer mu.Unlock()
-			require.Len(t, arrivals, 2)
-			assert.GreaterOrEqual(t, arrivals[1].Sub(arrivals[0]), 900*time.Millisecond)
+				assert.Equal(t, want, at[1].Sub(at[0]))
+			})
 		})
 	}
 }
 
-// signalCooldown reports each Extend.
-type signalCooldown struct {
-	Cooldown
-	extended chan time.Time
-}
-
-func (s *signalCooldown) Extend(until time.Time) {
-	s.Cooldown.Extend(until)
-	select {
-	case s.extended <- until:
-	default:
-	}
-}
-
-// After one 429 with Retry-After, every goroutine of the client holds its
-// requests until the cool-down has passed.
+// After one 429 with Retry-After: 1, every goroutine of the client holds
+// its requests until the cool-down has passed: all of them, and the retry,
+// arrive exactly 1 s after the 429 (fake clock).
 func TestCooldownShared(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var arrivals []time.Time
-	var t429 time.Time
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v2/token" {
-			_, _ = w.Write([]byte(`{"access_token":"TOKEN-t0k3n-XYZ-1","expires_in":1080}`))
-			return
-		}
-		mu.Lock()
-		now := time.Now()
-		arrivals = append(arrivals, now)
-		first := len(arrivals) == 1
-		if first {
-			t429 = now
-		}
-		mu.Unlock()
-		if first {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(429)
-			_, _ = w.Write([]byte(`{"errorcode":50100,"message":"Rate limit exceeded"}`))
-			return
-		}
-		_, _ = w.Write([]byte(`{}`))
-	}))
-	defer srv.Close()
-	cd := &signalCooldown{Cooldown: NewCooldown(), extended: make(chan time.Time, 1)}
-	c, err := NewClient(testConfig(), WithAuthURL(srv.URL), WithRESTURL(srv.URL),
-		WithRetry(2, time.Millisecond, 5*time.Second), WithCooldown(cd))
-	require.NoError(t, err)
-	ctx := context.Background()
-	require.NoError(t, c.Verify(ctx))
-
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
-		first <- err
-	}()
-	<-cd.extended
-	const n = 8
-	var wg sync.WaitGroup
-	for range n {
-		wg.Go(func() {
+	synctest.Test(t, func(t *testing.T) {
+		c, mt, _ := newMockClient(t, nil, WithRetry(2, time.Millisecond, 5*time.Second))
+		rm := newRESTMock(jsonResponder(429, `{"errorcode":50100,"message":"Rate limit exceeded"}`, "Retry-After", "1"), jsonResponder(200, `{}`))
+		mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+		ctx := context.Background()
+		require.NoError(t, c.Verify(ctx))
+		t429 := time.Now()
+		first := make(chan error, 1)
+		go func() {
 			_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
-			assert.NoError(t, err)
-		})
-	}
-	wg.Wait()
-	require.NoError(t, <-first)
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, arrivals, n+2)
-	inside := 0
-	for _, at := range arrivals[1:] {
-		if at.Before(t429.Add(900 * time.Millisecond)) {
-			inside++
+			first <- err
+		}()
+		synctest.Wait() // the 429 is in; its call waits to retry
+		require.Equal(t, 1, rm.count())
+		const n = 8
+		var wg sync.WaitGroup
+		for range n {
+			wg.Go(func() {
+				_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+				assert.NoError(t, err)
+			})
 		}
-	}
-	assert.Equal(t, 0, inside, "requests sent during the cool-down")
+		wg.Wait()
+		require.NoError(t, <-first)
+		at := rm.arrivals()
+		require.Len(t, at, n+2)
+		for _, a := range at[1:] {
+			assert.Equal(t, time.Second, a.Sub(t429), "sent when the cool-down ended, not before")
+		}
+	})
 }
 
 func TestBlockedNotRetried(t *testing.T) {
 	t.Parallel()
-	c, mt, _ := newMockClient(t, nil, fastRetry(3))
-	rm := newRESTMock(jsonResponder(429, `{"message":"Your requests are temporarily blocked.","errorcode":50200,"documentation":"https://d"}`))
-	mt.RegisterResponder(http.MethodPost, testRESTURL, rm.respond)
-	_, err := c.do(context.Background(), request{method: http.MethodPost, path: testPath, body: []byte(`{}`)})
-	require.ErrorIs(t, err, ErrBlocked)
-	require.ErrorIs(t, err, ErrRateLimited)
-	var rle *RateLimitError
-	require.ErrorAs(t, err, &rle)
-	assert.True(t, rle.Blocked())
-	assert.Equal(t, 50200, rle.Code)
-	assert.Equal(t, 1, rm.count())
-	// The block pauses the whole client (see block.go): the next call
-	// waits at least the first pause, minus its jitter.
-	cd := c.cooldown.(*memCooldown)
-	assert.Greater(t, time.Until(time.Unix(0, cd.until.Load())), blockPauseFirst*3/4)
+	synctest.Test(t, func(t *testing.T) {
+		c, mt, _ := newMockClient(t, nil, fastRetry(3))
+		rm := newRESTMock(jsonResponder(429, `{"message":"Your requests are temporarily blocked.","errorcode":50200,"documentation":"https://d"}`),
+			jsonResponder(200, `{}`))
+		mt.RegisterResponder(http.MethodPost, testRESTURL, rm.respond)
+		start := time.Now()
+		_, err := c.do(context.Background(), request{method: http.MethodPost, path: testPath, body: []byte(`{}`)})
+		require.ErrorIs(t, err, ErrBlocked)
+		require.ErrorIs(t, err, ErrRateLimited)
+		var rle *RateLimitError
+		require.ErrorAs(t, err, &rle)
+		assert.True(t, rle.Blocked())
+		assert.Equal(t, 50200, rle.Code)
+		assert.Equal(t, 1, rm.count())
+		assert.Zero(t, time.Since(start), "returned at once, not retried")
+		// The block pauses the whole client (see block.go): the next call
+		// waits the first pause (5 s +-20%) and goes out as the probe.
+		_, err = c.do(context.Background(), request{method: http.MethodPost, path: testPath, body: []byte(`{}`)})
+		require.NoError(t, err)
+		waited := time.Since(start)
+		assert.GreaterOrEqual(t, waited, blockPauseFirst*4/5)
+		assert.LessOrEqual(t, waited, blockPauseFirst*6/5)
+	})
 }
 
 // countingLimiter counts Wait calls and can fail them.
@@ -631,44 +525,40 @@ func TestLimiterFailure(t *testing.T) {
 
 func TestContextCancelledDuringBackoff(t *testing.T) {
 	t.Parallel()
-	c, mt, _ := newMockClient(t, nil, WithRetry(3, 30*time.Second, 30*time.Second))
-	arrived := make(chan struct{}, 1)
-	rm := newRESTMock(func(req *http.Request) (*http.Response, error) {
-		select {
-		case arrived <- struct{}{}:
-		default:
-		}
-		return jsonResponse(503, `{"errorcode":50300}`, "Retry-After", "30"), nil
+	synctest.Test(t, func(t *testing.T) {
+		c, mt, _ := newMockClient(t, nil, WithRetry(3, 30*time.Second, 30*time.Second))
+		rm := newRESTMock(jsonResponder(503, `{"errorcode":50300}`, "Retry-After", "30"))
+		mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+		ctx, cancel := context.WithCancel(context.Background())
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+			errc <- err
+		}()
+		synctest.Wait() // the 503 is in; the call waits 30 s to retry
+		start := time.Now()
+		cancel()
+		require.ErrorIs(t, testutil.Recv(t, errc, time.Second, "do returns after cancellation"), context.Canceled)
+		assert.Zero(t, time.Since(start), "at once")
+		assert.Equal(t, 1, rm.count())
 	})
-	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() {
-		_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
-		errc <- err
-	}()
-	<-arrived
-	cancel()
-	select {
-	case err := <-errc:
-		require.ErrorIs(t, err, context.Canceled)
-	case <-time.After(5 * time.Second):
-		t.Fatal("do did not return after cancellation")
-	}
-	assert.Equal(t, 1, rm.count())
 }
 
 func TestContextCancelledDuringCooldown(t *testing.T) {
 	t.Parallel()
-	c, mt, _ := newMockClient(t, nil)
-	rm := newRESTMock(jsonResponder(200, `{}`))
-	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
-	c.cooldown.Extend(time.Now().Add(time.Hour))
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.Equal(t, 0, rm.count())
+	synctest.Test(t, func(t *testing.T) {
+		c, mt, _ := newMockClient(t, nil)
+		rm := newRESTMock(jsonResponder(200, `{}`))
+		mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+		start := time.Now()
+		c.cooldown.Extend(start.Add(time.Hour))
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 50*time.Millisecond, time.Since(start), "returned at the deadline")
+		assert.Equal(t, 0, rm.count())
+	})
 }
 
 // zeroReader is an endless stream of '0'.
@@ -683,7 +573,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 
 func bigResponder(status int, n int64, knownLength bool) httpmock.Responder {
 	return func(*http.Request) (*http.Response, error) {
-		resp := jsonResponse(status, "")
+		resp := testutil.JSONResponse(nil, status, "")
 		resp.Body = io.NopCloser(io.LimitReader(zeroReader{}, n))
 		resp.ContentLength = -1
 		if knownLength {
@@ -796,10 +686,6 @@ func TestBackoffWait(t *testing.T) {
 	}
 }
 
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
 // closeTracker records whether a body was closed.
 type closeTracker struct {
 	io.Reader
@@ -817,13 +703,13 @@ func TestResponseClosedWhenContextEndsWithAnswer(t *testing.T) {
 	mt.RegisterResponder(http.MethodPost, testTokenURL, tm.respond)
 	body := &closeTracker{Reader: strings.NewReader(`{}`)}
 	mt.RegisterResponder(http.MethodGet, testRESTURL, func(*http.Request) (*http.Response, error) {
-		resp := jsonResponse(500, "")
+		resp := testutil.JSONResponse(nil, 500, "")
 		resp.Body = body
 		return resp, nil
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	rt := testutil.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 		resp, err := mt.RoundTrip(r)
 		if r.URL.Path == testPath {
 			cancel() // the caller gives up just as the answer arrives
@@ -853,19 +739,21 @@ func TestTokenErrorInsidePipeline(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			tm := newTokenMock()
-			tm.fail = tt.step
-			mt := httpmock.NewMockTransport()
-			mt.RegisterResponder(http.MethodPost, "https://auth.example.com/v2/token", tm.respond)
-			rm := newRESTMock(jsonResponder(200, `{}`))
-			mt.RegisterResponder(http.MethodGet, "https://rest.example.com"+testPath, rm.respond)
-			c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: mt}), fastRetry(3),
-				WithAuthURL("https://auth.example.com"), WithRESTURL("https://rest.example.com"))
-			require.NoError(t, err)
-			_, err = c.do(context.Background(), request{method: http.MethodGet, path: testPath})
-			requireOnlySentinels(t, err, tt.sentinels...)
-			assert.Equal(t, 0, rm.count())
-			assert.Equal(t, 1, tm.count(), "failure spacing: retries share the failure")
+			synctest.Test(t, func(t *testing.T) {
+				tm := newTokenMock()
+				tm.fail = tt.step
+				mt := httpmock.NewMockTransport()
+				mt.RegisterResponder(http.MethodPost, "https://auth.example.com/v2/token", tm.respond)
+				rm := newRESTMock(jsonResponder(200, `{}`))
+				mt.RegisterResponder(http.MethodGet, "https://rest.example.com"+testPath, rm.respond)
+				c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: mt}), fastRetry(3),
+					WithAuthURL("https://auth.example.com"), WithRESTURL("https://rest.example.com"))
+				require.NoError(t, err)
+				_, err = c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+				requireOnlySentinels(t, err, tt.sentinels...)
+				assert.Equal(t, 0, rm.count())
+				assert.Equal(t, 1, tm.count(), "failure spacing: retries share the failure")
+			})
 		})
 	}
 }
@@ -874,16 +762,18 @@ func TestTokenErrorInsidePipeline(t *testing.T) {
 // the call wait nor starts a cool-down that holds later calls.
 func TestRetryAfterZeroWaitMax(t *testing.T) {
 	t.Parallel()
-	c, mt, _ := newMockClient(t, nil, WithRetry(1, 0, 0))
-	rm := newRESTMock(jsonResponder(429, `{"errorcode":50100}`, "Retry-After", "3600"), jsonResponder(200, `{}`))
-	mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := c.do(ctx, request{method: http.MethodGet, path: testPath})
-	require.NoError(t, err)
-	_, err = c.do(ctx, request{method: http.MethodGet, path: testPath})
-	require.NoError(t, err)
-	assert.Equal(t, 3, rm.count())
+	synctest.Test(t, func(t *testing.T) {
+		c, mt, _ := newMockClient(t, nil, WithRetry(1, 0, 0))
+		rm := newRESTMock(jsonResponder(429, `{"errorcode":50100}`, "Retry-After", "3600"), jsonResponder(200, `{}`))
+		mt.RegisterResponder(http.MethodGet, testRESTURL, rm.respond)
+		start := time.Now()
+		_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+		require.NoError(t, err)
+		_, err = c.do(context.Background(), request{method: http.MethodGet, path: testPath})
+		require.NoError(t, err)
+		assert.Equal(t, 3, rm.count())
+		assert.Zero(t, time.Since(start), "no wait, no cool-down")
+	})
 }
 
 func TestMaxResponseBytesHuge(t *testing.T) {
@@ -904,7 +794,7 @@ func TestUserAgentSent(t *testing.T) {
 		var got string
 		mt.RegisterResponder(http.MethodGet, testRESTURL, func(req *http.Request) (*http.Response, error) {
 			got = req.Header.Get("User-Agent")
-			return jsonResponse(200, `{}`), nil
+			return testutil.JSONResponse(req, 200, `{}`), nil
 		})
 		_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
 		require.NoError(t, err)

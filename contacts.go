@@ -137,9 +137,11 @@ func checkFloat(f float64) error {
 	return nil
 }
 
-// validJSONNumber reports whether s is a number in JSON's grammar.
+// validJSONNumber reports whether s is a number in JSON's grammar, with
+// nothing around it (json.Valid alone accepts surrounding white space,
+// which encoding/json then refuses to marshal as a json.Number).
 func validJSONNumber(s string) bool {
-	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) || s[len(s)-1] < '0' || s[len(s)-1] > '9' {
 		return false
 	}
 	return json.Valid([]byte(s))

@@ -37,6 +37,7 @@ func newServiceMockClient(tb testing.TB) (*Client, *httpmock.MockTransport) {
 		WithAuthURL(svcAuthURL),
 		WithRESTURL(svcRESTURL),
 		WithRetry(1, time.Millisecond, 2*time.Millisecond),
+		WithRateLimit(1e5, 100), // the pace starts there, not in slow start
 	)
 	require.NoError(tb, err)
 	return c, mt

@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jarcoal/httpmock"
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -266,11 +268,19 @@ func TestContactError(t *testing.T) {
 	assert.Equal(t, "S", AttributeRef{Set: "S"}.String())
 }
 
-// Secrets are absent from every error, every log line and every printed
-// Config or Client.
-func TestSecretsNeverLeak(t *testing.T) {
+// TestPipelineAndConfigHideCredentials: the secret and the token are
+// absent from every error and log line of the request pipeline (token and
+// REST failures, bad option URLs and config fields), and from a Config or
+// Client printed, logged with slog or encoded as JSON. (The public API end
+// to end, Upserter callbacks and PII included, is
+// TestPublicAPIHidesCredentialsAndPII's.)
+func TestPipelineAndConfigHideCredentials(t *testing.T) {
 	t.Parallel()
-	var logBuf syncBuffer
+	synctest.Test(t, testPipelineAndConfigHideCredentials)
+}
+
+func testPipelineAndConfigHideCredentials(t *testing.T) {
+	var logBuf testutil.SyncBuffer
 	logger := slog.New(slog.NewJSONHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := testConfig()
 	cfg.AccountID = "12345"
@@ -307,7 +317,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	echo := func(req *http.Request) (*http.Response, error) {
 		// A hostile server echoing the token must not matter for our own
 		// messages; here it answers with a plain 401.
-		return jsonResponse(401, `{"message":"Not Authorized","errorcode":0}`), nil
+		return testutil.JSONResponse(req, 401, `{"message":"Not Authorized","errorcode":0}`), nil
 	}
 	drive(jsonResponder(401, `{"error":"invalid_client","error_description":"bad"}`), nil)
 	drive(jsonResponder(400, `{"error":"invalid_grant","error_description":"The client's IP address is unauthorized for this account."}`), nil)

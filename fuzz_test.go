@@ -13,16 +13,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"reflect"
 	"runtime"
-	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -191,31 +190,20 @@ func FuzzDecodeContactResult(f *testing.F) {
 	})
 }
 
-// rtFunc is an http.RoundTripper from a function.
-type rtFunc func(*http.Request) (*http.Response, error)
-
-func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
-
-func fzResponse(r *http.Request, status int, body []byte) *http.Response {
-	return &http.Response{StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body)),
-		ContentLength: int64(len(body)), Request: r}
-}
-
 // fzClient returns a client whose token endpoint and REST API are served in
 // memory: REST requests get rest's answer.
 func fzClient(tb testing.TB, rest func(*http.Request) (int, []byte)) *Client {
 	tb.Helper()
-	tr := rtFunc(func(r *http.Request) (*http.Response, error) {
+	tr := testutil.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if r.URL.Path == "/v2/token" {
-			return fzResponse(r, 200, []byte(`{"access_token":"tok","token_type":"Bearer","expires_in":1080}`)), nil
+			return testutil.JSONResponse(r, 200, `{"access_token":"tok","token_type":"Bearer","expires_in":1080}`), nil
 		}
 		st, b := rest(r)
-		return fzResponse(r, st, b), nil
+		return testutil.JSONResponse(r, st, string(b)), nil
 	})
 	c, err := NewClient(Config{Subdomain: "fz", ClientID: "id", ClientSecret: "secret"},
 		WithHTTPClient(&http.Client{Transport: tr}), WithAuthURL("https://auth.fz.test"), WithRESTURL("https://rest.fz.test"),
-		WithRetry(0, 0, 0))
+		WithRetry(0, 0, 0), WithRateLimit(1e5, 100))
 	require.NoError(tb, err)
 	return c
 }
@@ -433,10 +421,7 @@ func TestDecodersRejectDeepNesting(t *testing.T) {
 // TestDecodersBoundedAllocation: a 1 MiB input makes every decoder
 // allocate at most a small multiple of its size.
 func TestDecodersBoundedAllocation(t *testing.T) {
-	// Not parallel: it reads the process-wide allocation counter. The heap
-	// is handed back afterwards so later timing-sensitive tests do not
-	// run with a grown heap.
-	t.Cleanup(debug.FreeOSMemory)
+	// Sequential: it reads the process-wide allocation counter.
 	const size = 1 << 20
 	str := func(prefix, suffix string) []byte {
 		return []byte(prefix + strings.Repeat("x", size-len(prefix)-len(suffix)) + suffix)
@@ -487,9 +472,8 @@ func allocated(f func()) uint64 {
 // times its size (2.6 GB for 1 MiB). Now ~280x remain, from decoding ~350k messages into
 // ResultMessage values (see TestSmallObjectAmplification).
 func TestDecodeContactResultManyMessagesAllocation(t *testing.T) {
-	// 128 KiB: the amplification is the same as for 1 MiB, the heap 8x
-	// smaller.
-	t.Cleanup(debug.FreeOSMemory)
+	// Sequential: it reads the process-wide allocation counter. 128 KiB:
+	// the amplification is the same as for 1 MiB, the heap 8x smaller.
 	in := manySmallObjectsN(128<<10, `{"operationStatus":"FAIL","resultMessages":[`, `]}`)
 	var err error
 	alloc := allocated(func() { _, err = decodeContactResult("K", in) })
@@ -503,6 +487,7 @@ func TestDecodeContactResultManyMessagesAllocation(t *testing.T) {
 // ~280x): with the 32 MiB response limit, gigabytes. Answers are now
 // walked with jsonArray and only a capped number of elements decoded.
 func TestSmallObjectAmplification(t *testing.T) {
+	// Sequential: it reads the process-wide allocation counter.
 	cases := map[string]func() error{
 		"List items": func() error {
 			in := manySmallObjects(`{"items":[`, `]}`)
@@ -524,28 +509,22 @@ func TestSmallObjectAmplification(t *testing.T) {
 	}
 }
 
-// TestTokenExpiresInOverflow: auth.go parseTokenAnswer converts
-// expires_in to a time.Duration without a bound; beyond ~292 years (e.g.
-// expires_in 10000000000) secs*1e9 overflows int64 and the token is born
-// expired. tokenSource.token then refreshes in a loop until the caller's
-// context ends (see TestHugeExpiresInRefreshLoop). Fix: clamp the
-// lifetime, e.g. lifetime = min(secs, 1<<31) seconds, or treat absurd
-// values as defaultExpiresIn.
+// TestTokenExpiresInOverflow: an expires_in beyond what a time.Duration
+// holds (~292 years) is clamped to maxTokenLifetime, not overflowed into a
+// token born expired (end to end: TestHugeExpiresInIsClamped).
 func TestTokenExpiresInOverflow(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{`10000000000`, `1e300`, `"99999999999"`} {
 		tok, _, err := parseTokenAnswer(200, http.Header{}, []byte(`{"access_token":"t","expires_in":`+v+`}`), "https://a/v2/token", fzNow, fzRestURL)
 		require.NoError(t, err)
-		assert.True(t, tok.Expiry.After(fzNow), "expires_in %s: expiry %v before now", v, tok.Expiry)
+		assert.Equal(t, maxTokenLifetime, tok.Expiry.Sub(fzNow), "expires_in %s", v)
 	}
 }
 
-// TestRetryAfterBodyOverflow: errors.go decodeAPIError computes
-// time.Duration(*w.RetryAfter) * time.Second: a huge body retryAfter
-// (1e300) overflows (to 0 on amd64, other values elsewhere), a fractional
-// one (0.5) truncates to zero. RetryAfter must be >= 0 and honour
-// fractions. Fix: reuse httpx.ParseRetryAfter on
-// the formatted number, or clamp in float before converting.
+// TestRetryAfterBodyOverflow: a body's retryAfter becomes a RetryAfter that
+// is never negative, however huge (1e300), and keeps fractions (0.5 s).
 func TestRetryAfterBodyOverflow(t *testing.T) {
+	t.Parallel()
 	var ae *APIError
 	require.ErrorAs(t, decodeAPIError(429, "GET", "https://a/b", []byte(`{"retryAfter":1e300}`), "", 0), &ae)
 	assert.GreaterOrEqual(t, ae.RetryAfter, time.Duration(0))
@@ -553,12 +532,11 @@ func TestRetryAfterBodyOverflow(t *testing.T) {
 	assert.Equal(t, 500*time.Millisecond, ae.RetryAfter)
 }
 
-// TestAPIErrorRequestIDMultiLine: APIError.Error promises one
-// line, but the request id taken from the body's requestServiceMessageID
-// is written raw (newlines, unbounded length): a server can inject lines
-// into logs. Fix: oneLine(truncate(RequestID, 100)) in Error, or sanitise
-// it in decodeAPIError (errors.go).
+// TestAPIErrorRequestIDMultiLine: APIError.Error is one line even when the
+// body's requestServiceMessageID holds a newline, so a server cannot inject
+// lines into logs.
 func TestAPIErrorRequestIDMultiLine(t *testing.T) {
+	t.Parallel()
 	err := decodeAPIError(400, "GET", "https://a/b", []byte(`{"message":"m","requestServiceMessageID":"r\nlevel=ERROR msg=forged"}`), "", 0)
 	assert.NotContains(t, err.Error(), "\n")
 }

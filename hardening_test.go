@@ -12,9 +12,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sfmc-go/sfmc"
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -58,9 +60,7 @@ func (h *hugeBody) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // manages to write at most the 1 MiB limit plus what the socket buffers
 // hold, far from 64 MiB.
 func TestResponseBodyCapped(t *testing.T) {
-	// Not parallel at the top: its parallel subtests run among themselves
-	// in the sequential phase, so their CPU burst does not overlap the
-	// timing-sensitive parallel tests (TestUpserterRateEfficiency).
+	t.Parallel()
 	const size = 64 << 20
 	for _, tc := range []struct {
 		name          string
@@ -112,9 +112,7 @@ func TestResponseBodyCapped(t *testing.T) {
 // TestDeeplyNestedAnswers: 100k nested arrays or objects as a REST or
 // token answer, with a success or an error status, are a clean error.
 func TestDeeplyNestedAnswers(t *testing.T) {
-	// Not parallel at the top: its parallel subtests run among themselves
-	// in the sequential phase, so their CPU burst does not overlap the
-	// timing-sensitive parallel tests (TestUpserterRateEfficiency).
+	t.Parallel()
 	bodies := map[string]string{
 		"arrays":  strings.Repeat("[", 100_000),
 		"objects": strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000),
@@ -125,18 +123,12 @@ func TestDeeplyNestedAnswers(t *testing.T) {
 				name := fmt.Sprintf("%s/%d/token=%v", bname, status, tokenSide)
 				t.Run(name, func(t *testing.T) {
 					t.Parallel()
-					var srv *httptest.Server
-					srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						_, _ = io.Copy(io.Discard, r.Body)
-						if r.URL.Path == "/v2/token" && !tokenSide {
-							tokenOK(srv.URL)(w, r)
-							return
-						}
-						jsonAnswer(status, body)(w, r)
-					}))
-					defer srv.Close()
+					s := restOK(testutil.JSONHandler(status, body))
+					if tokenSide {
+						s = newScripted(testutil.JSONHandler(status, body), nil)
+					}
 					c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
-						sfmc.WithAuthURL(srv.URL), sfmc.WithHTTPClient(srv.Client()), sfmc.WithRetry(0, 0, 0))
+						append(s.options(), sfmc.WithRetry(0, 0, 0))...)
 					require.NoError(t, err)
 					ctx := context.Background()
 					_, err = c.Contacts.Upsert(ctx, sfmc.Contact{Key: "K"})
@@ -209,56 +201,54 @@ func TestConfigInjection(t *testing.T) {
 
 // TestRetryAfterAbsurdValues: whatever Retry-After (header or body) a
 // throttling server sends, a call returns the server's error after its
-// retries, bounded by WithRetry's waitMax (50 ms here), never waiting
-// until the 10 s test deadline, and the shared cool-down does not block
-// the next call either.
+// retries, each attempt waiting at most WithRetry's waitMax (50 ms here) for
+// its backoff and the shared cool-down (fake clock), so the next call is
+// not held either.
 func TestRetryAfterAbsurdValues(t *testing.T) {
-	// Not parallel at the top: its parallel subtests run among themselves
-	// in the sequential phase, so their CPU burst does not overlap the
-	// timing-sensitive parallel tests (TestUpserterRateEfficiency).
-	future := time.Now().Add(24 * time.Hour).UTC().Format(http.TimeFormat)
-	past := time.Now().Add(-24 * time.Hour).UTC().Format(http.TimeFormat)
-	values := []string{"-5", "0", "99999999999", "1e308", "Inf", "NaN", "-Inf", future, past, "garbage", "0x10", " 7 ", "1.5", "3600", ""}
+	t.Parallel()
+	const waitMax = 50 * time.Millisecond
+	values := []string{"-5", "0", "99999999999", "1e308", "Inf", "NaN", "-Inf", "(a day ahead)", "(a day ago)", "garbage", "0x10", " 7 ", "1.5", "3600", ""}
 	bodies := []string{`{"message":"slow","errorcode":50100}`, `{"message":"slow","errorcode":50100,"retryAfter":1e300}`, `{"message":"slow","errorcode":50100,"retryAfter":-1}`}
 	for _, status := range []int{429, 503} {
 		for i, v := range values {
 			for j, body := range bodies {
 				t.Run(fmt.Sprintf("%d/%d/%q/body%d", status, i, v, j), func(t *testing.T) {
 					t.Parallel()
-					var attempts atomic.Int64
-					var srv *httptest.Server
-					srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						_, _ = io.Copy(io.Discard, r.Body)
-						if r.URL.Path == "/v2/token" {
-							tokenOK(srv.URL)(w, r)
-							return
+					synctest.Test(t, func(t *testing.T) {
+						v := v
+						switch v { // HTTP dates on the bubble's clock
+						case "(a day ahead)":
+							v = time.Now().Add(24 * time.Hour).UTC().Format(http.TimeFormat)
+						case "(a day ago)":
+							v = time.Now().Add(-24 * time.Hour).UTC().Format(http.TimeFormat)
 						}
-						attempts.Add(1)
-						if v != "" {
-							w.Header()["Retry-After"] = []string{v}
+						var attempts atomic.Int64
+						s := restOK(func(w http.ResponseWriter, r *http.Request) {
+							attempts.Add(1)
+							if v != "" {
+								w.Header()["Retry-After"] = []string{v}
+							}
+							testutil.JSONHandler(status, body)(w, r)
+						})
+						c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
+							append(s.options(), sfmc.WithRateLimit(1e5, 100), sfmc.WithRetry(2, time.Millisecond, waitMax))...)
+						require.NoError(t, err)
+						for call := range 2 {
+							start := time.Now()
+							_, err := c.Contacts.Upsert(context.Background(), sfmc.Contact{Key: "K"})
+							assert.LessOrEqual(t, time.Since(start), 3*waitMax, "call %d: three attempts, each waiting at most waitMax", call)
+							require.Error(t, err)
+							if status == 429 {
+								require.ErrorIs(t, err, sfmc.ErrRateLimited)
+							} else {
+								require.ErrorIs(t, err, sfmc.ErrServer)
+							}
+							var ae *sfmc.APIError
+							require.ErrorAs(t, err, &ae)
+							assert.GreaterOrEqual(t, ae.RetryAfter, time.Duration(0))
 						}
-						jsonAnswer(status, body)(w, r)
-					}))
-					defer srv.Close()
-					c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"}, sfmc.WithRateLimit(1e5, 100),
-						sfmc.WithAuthURL(srv.URL), sfmc.WithHTTPClient(srv.Client()), sfmc.WithRetry(2, time.Millisecond, 50*time.Millisecond))
-					require.NoError(t, err)
-					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-					defer cancel()
-					for call := range 2 {
-						_, err := c.Contacts.Upsert(ctx, sfmc.Contact{Key: "K"})
-						require.Error(t, err)
-						require.NotErrorIs(t, err, context.DeadlineExceeded, "call %d waited for the deadline", call)
-						if status == 429 {
-							require.ErrorIs(t, err, sfmc.ErrRateLimited)
-						} else {
-							require.ErrorIs(t, err, sfmc.ErrServer)
-						}
-						var ae *sfmc.APIError
-						require.ErrorAs(t, err, &ae)
-						assert.GreaterOrEqual(t, ae.RetryAfter, time.Duration(0))
-					}
-					assert.Equal(t, int64(6), attempts.Load(), "two calls of 1 + 2 retries")
+						assert.Equal(t, int64(6), attempts.Load(), "two calls of 1 + 2 retries")
+					})
 				})
 			}
 		}
@@ -266,112 +256,149 @@ func TestRetryAfterAbsurdValues(t *testing.T) {
 }
 
 // TestUpserterAbsurdRetryAfter: the Upserter's own retries are bounded by
-// RetryWaitMax whatever the server asks for: Close returns long before the
-// deadline with one failed outcome per contact.
+// RetryWaitMax whatever the server asks for: Close returns within a quarter
+// of a second (fake clock), not years, with one failed outcome per contact.
 func TestUpserterAbsurdRetryAfter(t *testing.T) {
 	t.Parallel()
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if r.URL.Path == "/v2/token" {
-			tokenOK(srv.URL)(w, r)
-			return
+	synctest.Test(t, func(t *testing.T) {
+		s := restOK(testutil.JSONHandler(429, `{"message":"slow","errorcode":50100,"retryAfter":99999999999}`, "Retry-After", "99999999999"))
+		c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
+			append(s.options(), sfmc.WithRateLimit(1e5, 100), sfmc.WithRetry(1, time.Millisecond, 20*time.Millisecond))...)
+		require.NoError(t, err)
+		var mu sync.Mutex
+		var outs []sfmc.Outcome
+		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 4, MaxAttempts: 3, RetryWaitMin: time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
+			OnResult: func(o sfmc.Outcome) { mu.Lock(); outs = append(outs, o); mu.Unlock() }})
+		require.NoError(t, err)
+		start := time.Now()
+		for i := range 4 {
+			require.NoError(t, u.Add(context.Background(), sfmc.Contact{Key: fmt.Sprint("K", i)}))
 		}
-		jsonAnswer(429, `{"message":"slow","errorcode":50100,"retryAfter":99999999999}`, "Retry-After", "99999999999")(w, r)
-	}))
-	defer srv.Close()
-	c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"}, sfmc.WithRateLimit(1e5, 100),
-		sfmc.WithAuthURL(srv.URL), sfmc.WithHTTPClient(srv.Client()), sfmc.WithRetry(1, time.Millisecond, 20*time.Millisecond))
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var outs []sfmc.Outcome
-	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 4, MaxAttempts: 3, RetryWaitMin: time.Millisecond, RetryWaitMax: 20 * time.Millisecond,
-		OnResult: func(o sfmc.Outcome) { mu.Lock(); outs = append(outs, o); mu.Unlock() }})
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for i := range 4 {
-		require.NoError(t, u.Add(ctx, sfmc.Contact{Key: fmt.Sprint("K", i)}))
-	}
-	require.NoError(t, u.Close(ctx), "Close returned before the deadline")
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, outs, 4)
-	for _, o := range outs {
-		assert.ErrorIs(t, o.Err, sfmc.ErrRateLimited)
-		assert.Equal(t, 3, o.Attempts, "MaxAttempts requests, each waiting at most RetryWaitMax")
-	}
+		require.NoError(t, u.Close(context.Background()))
+		// 4 contacts x 3 attempts: each of the 12 requests waits at most
+		// RetryWaitMax, for its backoff or the cool-down the 429 before it
+		// extended (capped alike).
+		assert.LessOrEqual(t, time.Since(start), 4*3*20*time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		require.Len(t, outs, 4)
+		for _, o := range outs {
+			assert.ErrorIs(t, o.Err, sfmc.ErrRateLimited)
+			assert.Equal(t, 3, o.Attempts, "MaxAttempts requests, each waiting at most RetryWaitMax")
+		}
+	})
 }
 
-// TestTokenExpiryCountsFromReceipt: auth.go fetch passes
-// time.Now() taken after the answer was read to parseTokenAnswer, so the
-// token's Expiry counts from the receipt, not from the request: a slow
-// token answer (here 600 ms) makes the client use the token up to 600 ms
-// after the server expired it, and the calls in that window get 401 (and
-// an extra token request). Under -race with 256 goroutines token answers
-// take hundreds of ms: with a 300 ms refresh margin
-// TestTokenOneRequestPerLifetime saw 401s and an extra token request.
-// Regression test; fixed: measure the lifetime from the moment the request was sent (pass
-// start to parseTokenAnswer).
-func TestTokenExpiryCountsFromReceipt(t *testing.T) {
+// TestTokenLifetimeCountsFromRequest: a token's lifetime counts from the
+// moment its request was sent, as SFMC's does, not from the receipt of the
+// answer. Here the token endpoint answers 600 ms late (fake clock) with
+// expires_in 2: the server expires the token 2 s after the request, and a
+// client counting from the receipt would use it until 2.6 s; the call at
+// 2.2 s would get 401 (and cost an extra token request).
+func TestTokenLifetimeCountsFromRequest(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	expiry := map[string]time.Time{}
-	var issued, unauthorized atomic.Int64
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		if r.URL.Path == "/v2/token" {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		expiry := map[string]time.Time{}
+		var issued, unauthorized atomic.Int64
+		s := newScripted(func(w http.ResponseWriter, r *http.Request) {
 			tok := fmt.Sprint("tok-", issued.Add(1))
 			mu.Lock()
 			expiry[tok] = time.Now().Add(2 * time.Second)
 			mu.Unlock()
 			time.Sleep(600 * time.Millisecond)
-			fmt.Fprintf(w, `{"access_token":%q,"expires_in":2,"rest_instance_url":%q}`, tok, srv.URL)
-			return
-		}
-		mu.Lock()
-		exp, ok := expiry[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
-		mu.Unlock()
-		if !ok || time.Now().After(exp) {
-			unauthorized.Add(1)
-			jsonAnswer(401, `{"message":"Not Authorized"}`)(w, r)
-			return
-		}
-		jsonAnswer(200, `{"operationStatus":"OK"}`)(w, r)
-	}))
-	defer srv.Close()
-	c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
-		sfmc.WithAuthURL(srv.URL), sfmc.WithHTTPClient(srv.Client()), sfmc.WithTokenRefreshMargin(100*time.Millisecond))
-	require.NoError(t, err)
-	require.NoError(t, c.Verify(context.Background()))
-	// Issued ≈600 ms ago, server expiry in ≈1.4 s; the client believes
-	// 2 s and refreshes only at 1.9 s. Call at 1.6 s: the server has
-	// expired the token 200 ms earlier.
-	time.Sleep(1600 * time.Millisecond)
-	_, err = c.Contacts.Upsert(context.Background(), sfmc.Contact{Key: "K"})
-	require.NoError(t, err)
-	assert.Zero(t, unauthorized.Load(), "calls sent with a token the server had expired")
+			fmt.Fprintf(w, `{"access_token":%q,"expires_in":2,"rest_instance_url":%q}`, tok, scriptedURL)
+		}, func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			exp, ok := expiry[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+			mu.Unlock()
+			if !ok || !time.Now().Before(exp) {
+				unauthorized.Add(1)
+				testutil.JSONHandler(401, `{"message":"Not Authorized"}`)(w, r)
+				return
+			}
+			testutil.JSONHandler(200, `{"operationStatus":"OK"}`)(w, r)
+		})
+		c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
+			append(s.options(), sfmc.WithTokenRefreshMargin(100*time.Millisecond))...)
+		require.NoError(t, err)
+		start := time.Now()
+		require.NoError(t, c.Verify(context.Background()))
+		require.Equal(t, 600*time.Millisecond, time.Since(start))
+		// The server expires the token at 2 s; the client refreshes from
+		// 1.9 s. At 2.2 s the call must wait for a new token.
+		time.Sleep(1600 * time.Millisecond)
+		_, err = c.Contacts.Upsert(context.Background(), sfmc.Contact{Key: "K"})
+		require.NoError(t, err)
+		assert.Zero(t, unauthorized.Load(), "calls sent with a token the server had expired")
+		assert.Equal(t, int64(2), issued.Load())
+	})
 }
 
-// TestHugeExpiresInRefreshLoop: an expires_in beyond ~292 years
-// overflows time.Duration in auth.go parseTokenAnswer; the token is born
-// expired and tokenSource.token refreshes in a loop, one token request
-// after the other, until the caller's context ends. Fix: clamp expires_in
-// (e.g. to a day) before converting.
-func TestHugeExpiresInRefreshLoop(t *testing.T) {
+// TestHugeExpiresInIsClamped: an expires_in beyond what time.Duration holds
+// (~292 years) is clamped, not overflowed into a token born expired, which
+// would make every call fetch a new one. Real time: such a refresh loop
+// never blocks, so a bubble's clock would not advance to the deadline.
+func TestHugeExpiresInIsClamped(t *testing.T) {
 	t.Parallel()
 	var tokenRequests atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := newScripted(func(w http.ResponseWriter, r *http.Request) {
 		tokenRequests.Add(1)
 		fmt.Fprint(w, `{"access_token":"t","expires_in":10000000000}`)
-	}))
-	defer srv.Close()
+	}, nil)
 	c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
-		sfmc.WithAuthURL(srv.URL), sfmc.WithRESTURL(srv.URL), sfmc.WithHTTPClient(srv.Client()))
+		append(s.options(), sfmc.WithRESTURL(scriptedURL))...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	assert.NoError(t, c.Verify(ctx))
+	for range 3 {
+		assert.NoError(t, c.Verify(ctx))
+	}
 	assert.Equal(t, int64(1), tokenRequests.Load())
+}
+
+// TestRedirectCrossHost: a REST answer that redirects to another host is
+// not followed, so the token goes to no host but the REST host; a redirect
+// on the REST host is followed, with the token. (The token request follows
+// no redirect at all: TestTokenRedirectRefused.)
+func TestRedirectCrossHost(t *testing.T) {
+	t.Parallel()
+	var otherHits atomic.Int64
+	var movedAuth atomic.Value
+	movedAuth.Store("")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		switch {
+		case r.URL.Host == "other.example.com":
+			otherHits.Add(1)
+			testutil.JSONHandler(200, `{"operationStatus":"OK","contactKey":"K"}`)(w, r)
+		case r.URL.Path == "/v2/token":
+			tokenOK(scriptedURL)(w, r)
+		case r.URL.Path == "/moved":
+			movedAuth.Store(r.Header.Get("Authorization"))
+			testutil.JSONHandler(200, `{"count":0,"page":1,"pageSize":50,"items":[]}`)(w, r)
+		case strings.HasSuffix(r.URL.Path, "/attributeSetDefinitions"):
+			http.Redirect(w, r, "/moved", http.StatusFound)
+		default:
+			http.Redirect(w, r, "https://other.example.com"+r.URL.Path, http.StatusTemporaryRedirect)
+		}
+	})
+	c, err := sfmc.NewClient(sfmc.Config{Subdomain: "x", ClientID: "id", ClientSecret: "s"},
+		sfmc.WithAuthURL(scriptedURL), sfmc.WithHTTPClient(&http.Client{Transport: testutil.InMemory(h)}),
+		sfmc.WithRetry(2, time.Millisecond, 5*time.Millisecond), sfmc.WithRateLimit(1e5, 100))
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = c.Contacts.Upsert(ctx, sfmc.Contact{Key: "K"})
+	require.ErrorContains(t, err, "redirect")
+	_, err = c.Contacts.DeleteStatus(ctx, 1)
+	require.ErrorContains(t, err, "redirect")
+	for _, s := range []string{err.Error(), fmt.Sprintf("%+v", err)} {
+		assert.NotContains(t, s, leakToken)
+	}
+	assert.Zero(t, otherHits.Load(), "the other host got no request, so no token")
+
+	page, err := c.AttributeSets.List(ctx, nil)
+	require.NoError(t, err, "a same-host redirect is followed")
+	assert.Empty(t, page.Items)
+	assert.Equal(t, "Bearer "+leakToken, movedAuth.Load(), "with the token")
 }

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jarcoal/httpmock"
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -34,7 +34,7 @@ func testConfig() Config {
 }
 
 // tokenMock answers token requests, issuing testTokenBase-1, -2, ... and
-// counting them. Fields may be set before the first request.
+// counting them. Fields may be set while no request is in flight.
 type tokenMock struct {
 	expiresIn int
 	rest      string // rest_instance_url
@@ -42,13 +42,12 @@ type tokenMock struct {
 	fail httpmock.Responder
 	// gate, when set, is received from before answering.
 	gate chan struct{}
-	// arrived, when set, is signalled (non-blocking) on each request.
-	arrived chan struct{}
 
 	n      atomic.Int64
 	mu     sync.Mutex
 	bodies []map[string]any
 	reqs   []*http.Request
+	times  []time.Time // arrival of each request
 }
 
 func newTokenMock() *tokenMock {
@@ -74,13 +73,8 @@ func (tm *tokenMock) respond(req *http.Request) (*http.Response, error) {
 	tm.mu.Lock()
 	tm.bodies = append(tm.bodies, m)
 	tm.reqs = append(tm.reqs, req)
+	tm.times = append(tm.times, time.Now())
 	tm.mu.Unlock()
-	if tm.arrived != nil {
-		select {
-		case tm.arrived <- struct{}{}:
-		default:
-		}
-	}
 	if tm.gate != nil {
 		<-tm.gate
 	}
@@ -89,22 +83,23 @@ func (tm *tokenMock) respond(req *http.Request) (*http.Response, error) {
 	}
 	body := fmt.Sprintf(`{"access_token":%q,"expires_in":%d,"token_type":"Bearer","rest_instance_url":%q,"soap_instance_url":"x.soap.marketingcloudapis.com","scope":"list_and_subscribers_read"}`,
 		fmt.Sprintf("%s-%d", testTokenBase, n), tm.expiresIn, tm.rest)
-	return jsonResponse(200, body), nil
+	return testutil.JSONResponse(req, 200, body), nil
+}
+
+// arrivals returns when each token request arrived.
+func (tm *tokenMock) arrivals() []time.Time {
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	return append([]time.Time(nil), tm.times...)
 }
 
 func tokenN(n int) string { return fmt.Sprintf("%s-%d", testTokenBase, n) }
 
-func jsonResponse(status int, body string, header ...string) *http.Response {
-	resp := httpmock.NewStringResponse(status, body)
-	resp.Header.Set("Content-Type", "application/json")
-	for i := 0; i+1 < len(header); i += 2 {
-		resp.Header.Set(header[i], header[i+1])
-	}
-	return resp
-}
-
+// jsonResponder answers with testutil.JSONResponse.
 func jsonResponder(status int, body string, header ...string) httpmock.Responder {
-	return func(*http.Request) (*http.Response, error) { return jsonResponse(status, body, header...), nil }
+	return func(req *http.Request) (*http.Response, error) {
+		return testutil.JSONResponse(req, status, body, header...), nil
+	}
 }
 
 // restMock counts REST requests and answers the i-th with steps[i] (the
@@ -144,6 +139,13 @@ func (m *restMock) count() int {
 	return m.calls
 }
 
+// arrivals returns when each REST request arrived.
+func (m *restMock) arrivals() []time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]time.Time(nil), m.times...)
+}
+
 func (m *restMock) authHeaders() []string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -171,28 +173,10 @@ func newMockClient(t *testing.T, tm *tokenMock, opts ...Option) (*Client, *httpm
 	return c, mt, tm
 }
 
-// containsNone fails when any of the secrets appears in s.
+// requireNoSecret fails when the secret or a token appears in s.
 func requireNoSecret(t *testing.T, what, s string) {
 	t.Helper()
 	for _, secret := range []string{testSecret, testTokenBase} {
 		require.NotContainsf(t, s, secret, "%s leaks %q", what, secret)
 	}
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -80,28 +81,35 @@ func TestCooldown(t *testing.T) {
 	})
 	t.Run("wait holds until the end", func(t *testing.T) {
 		t.Parallel()
-		cd := NewCooldown()
-		end := time.Now().Add(150 * time.Millisecond)
-		cd.Extend(end)
-		require.NoError(t, cd.Wait(context.Background()))
-		assert.False(t, time.Now().Before(end), "released before the cool-down ended")
+		synctest.Test(t, func(t *testing.T) {
+			cd := NewCooldown()
+			start := time.Now()
+			cd.Extend(start.Add(150 * time.Millisecond))
+			require.NoError(t, cd.Wait(context.Background()))
+			assert.Equal(t, 150*time.Millisecond, time.Since(start), "released exactly when the cool-down ended")
+		})
 	})
 	t.Run("wait follows an extension made while waiting", func(t *testing.T) {
 		t.Parallel()
-		cd := NewCooldown()
-		first := time.Now().Add(50 * time.Millisecond)
-		second := time.Now().Add(250 * time.Millisecond)
-		cd.Extend(first)
-		go func() { time.Sleep(10 * time.Millisecond); cd.Extend(second) }()
-		require.NoError(t, cd.Wait(context.Background()))
-		assert.False(t, time.Now().Before(second))
+		synctest.Test(t, func(t *testing.T) {
+			cd := NewCooldown()
+			start := time.Now()
+			cd.Extend(start.Add(50 * time.Millisecond))
+			go func() { time.Sleep(10 * time.Millisecond); cd.Extend(start.Add(250 * time.Millisecond)) }()
+			require.NoError(t, cd.Wait(context.Background()))
+			assert.Equal(t, 250*time.Millisecond, time.Since(start), "released at the extended end")
+		})
 	})
 	t.Run("wait returns the ctx error", func(t *testing.T) {
 		t.Parallel()
-		cd := NewCooldown()
-		cd.Extend(time.Now().Add(time.Hour))
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		defer cancel()
-		require.ErrorIs(t, cd.Wait(ctx), context.DeadlineExceeded)
+		synctest.Test(t, func(t *testing.T) {
+			cd := NewCooldown()
+			start := time.Now()
+			cd.Extend(start.Add(time.Hour))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+			defer cancel()
+			require.ErrorIs(t, cd.Wait(ctx), context.DeadlineExceeded)
+			assert.Equal(t, 20*time.Millisecond, time.Since(start), "at the context's deadline")
+		})
 	})
 }

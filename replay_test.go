@@ -71,7 +71,7 @@ func replayClient(t *testing.T, token string) (*Client, *httpmock.MockTransport)
 	mt := httpmock.NewMockTransport()
 	mt.RegisterResponder(http.MethodPost, replayAuthURL+"/v2/token", replayResponder(t, token, nil))
 	c, err := NewClient(Config{Subdomain: replaySubdomain, ClientID: "replay-client", ClientSecret: replaySecret},
-		WithHTTPClient(&http.Client{Transport: mt}), WithRetry(0, 0, 0))
+		WithHTTPClient(&http.Client{Transport: mt}), WithRetry(0, 0, 0), WithRateLimit(1e5, 100))
 	require.NoError(t, err)
 	return c, mt
 }

@@ -15,11 +15,13 @@ import (
 // The tests below run the services against the sfmctest simulator, end to
 // end over loopback.
 
+// simClient starts a simulator and a client of it whose pace starts at a
+// ceiling far above what the tests send, instead of in slow start.
 func simClient(t *testing.T, opts ...sfmctest.ServerOption) (*sfmc.Client, *sfmctest.Server) {
 	t.Helper()
 	srv := sfmctest.NewServer(opts...)
 	t.Cleanup(srv.Close)
-	client, err := sfmc.NewClient(srv.Config(), srv.ClientOptions()...)
+	client, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithRateLimit(1e5, 100))...)
 	require.NoError(t, err)
 	return client, srv
 }

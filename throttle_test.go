@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sfmc-go/sfmc"
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
@@ -139,13 +140,12 @@ func (ft *fakeTenant) RoundTrip(req *http.Request) (*http.Response, error) {
 	return fakeAnswer(req, 200, `{"operationStatus":"OK","rowsAffected":1,"contactKey":"k"}`, ""), nil
 }
 
+// fakeAnswer is the tenant's answer, with Retry-After when not "".
 func fakeAnswer(req *http.Request, status int, body, retryAfter string) *http.Response {
-	h := http.Header{"Content-Type": {"application/json"}}
-	if retryAfter != "" {
-		h.Set("Retry-After", retryAfter)
+	if retryAfter == "" {
+		return testutil.JSONResponse(req, status, body)
 	}
-	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(body)),
-		ContentLength: int64(len(body)), Request: req, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+	return testutil.JSONResponse(req, status, body, "Retry-After", retryAfter)
 }
 
 // stats returns what the tenant saw: requests, 2xx answers, 429 answers

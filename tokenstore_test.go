@@ -3,6 +3,7 @@ package sfmc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -10,9 +11,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/jarcoal/httpmock"
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -115,7 +118,7 @@ func newFleetClients(t *testing.T, n int, b *memBackend, tm *tokenMock, opts ...
 	mt.RegisterResponder(http.MethodPost, testTokenURL, tm.respond)
 	var cs []*Client
 	for i := range n {
-		all := append([]Option{WithHTTPClient(&http.Client{Transport: mt}), fastRetry(2),
+		all := append([]Option{WithHTTPClient(&http.Client{Transport: mt}), fastRetry(2), WithRateLimit(1e5, 100),
 			WithTokenStore(&memStore{b: b, owner: string(rune('A' + i))})}, opts...)
 		c, err := NewClient(testConfig(), all...)
 		require.NoError(t, err)
@@ -124,33 +127,40 @@ func newFleetClients(t *testing.T, n int, b *memBackend, tm *tokenMock, opts ...
 	return cs, mt
 }
 
+// Two clients of a fleet need a token at once: one fetches it under the
+// lease while the other polls the store every tokenPoll, and gets it from
+// there.
 func TestTokenStoreSingleRefreshAcrossClients(t *testing.T) {
 	t.Parallel()
-	tm := newTokenMock()
-	tm.gate = make(chan struct{})
-	tm.arrived = make(chan struct{}, 1)
-	b := &memBackend{}
-	cs, _ := newFleetClients(t, 2, b, tm)
-	errs := make(chan error, 2)
-	for _, c := range cs {
-		go func() { errs <- c.Verify(context.Background()) }()
-	}
-	<-tm.arrived              // one client is fetching, holding the lease
-	time.Sleep(3 * tokenPoll) // the other polls the store meanwhile
-	close(tm.gate)            // let the fetch finish
-	require.NoError(t, <-errs)
-	require.NoError(t, <-errs)
-	assert.Equal(t, 1, tm.count(), "one token request for the fleet")
-	for _, c := range cs {
-		tok, err := c.TokenSource().Token()
-		require.NoError(t, err)
-		assert.Equal(t, tokenN(1), tok.AccessToken)
-		rest, err := c.RESTURL(context.Background())
-		require.NoError(t, err)
-		assert.Equal(t, testRESTBase, rest)
-	}
-	assert.Equal(t, int64(1), b.stores.Load())
-	assert.Empty(t, b.leaseOwner, "lease released")
+	synctest.Test(t, func(t *testing.T) {
+		tm := newTokenMock()
+		tm.gate = make(chan struct{})
+		b := &memBackend{}
+		cs, _ := newFleetClients(t, 2, b, tm)
+		errs := make(chan error, 2)
+		for _, c := range cs {
+			go func() { errs <- c.Verify(context.Background()) }()
+		}
+		synctest.Wait() // one client is fetching under the lease, the other waits to poll
+		require.Equal(t, 1, tm.count())
+		loads := b.loads.Load()
+		time.Sleep(3*tokenPoll + tokenPoll/2)
+		assert.Equal(t, loads+3, b.loads.Load(), "the waiting client polls the store every tokenPoll")
+		close(tm.gate) // let the fetch finish
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+		assert.Equal(t, 1, tm.count(), "one token request for the fleet")
+		for _, c := range cs {
+			tok, err := c.TokenSource().Token()
+			require.NoError(t, err)
+			assert.Equal(t, tokenN(1), tok.AccessToken)
+			rest, err := c.RESTURL(context.Background())
+			require.NoError(t, err)
+			assert.Equal(t, testRESTBase, rest)
+		}
+		assert.Equal(t, int64(1), b.stores.Load())
+		assert.Empty(t, b.leaseOwner, "lease released")
+	})
 }
 
 func TestTokenStoreUsesStoredToken(t *testing.T) {
@@ -196,7 +206,7 @@ func TestTokenStore401DoesNotReloadRejectedToken(t *testing.T) {
 
 func TestTokenStoreErrorsFallBack(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	tm := newTokenMock()
 	mt := httpmock.NewMockTransport()
@@ -213,40 +223,52 @@ func TestTokenStoreErrorsFallBack(t *testing.T) {
 	requireNoSecret(t, "log", logs.String())
 }
 
+// A store that hangs (honouring its context or not) costs one storeTimeout:
+// then the client fetches its own token and reports the failure.
 func TestTokenStoreHangingStoreFallsBack(t *testing.T) {
 	t.Parallel()
 	for _, ignoreCtx := range []bool{false, true} {
-		tm := newTokenMock()
-		mt := httpmock.NewMockTransport()
-		mt.RegisterResponder(http.MethodPost, testTokenURL, tm.respond)
-		release := make(chan struct{})
-		t.Cleanup(func() { close(release) })
-		c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: mt}),
-			WithTokenStore(&memStore{b: &memBackend{}, owner: "A", hang: true, ignoreCtx: ignoreCtx, release: release}))
-		require.NoError(t, err)
-		start := time.Now()
-		require.NoError(t, c.Verify(context.Background()))
-		assert.Less(t, time.Since(start), storeTimeout+5*time.Second)
-		assert.Equal(t, 1, tm.count())
-		assert.ErrorIs(t, c.SharedStateErr(), ErrSharedStateUnavailable)
+		t.Run(fmt.Sprint("ignoreCtx=", ignoreCtx), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				tm := newTokenMock()
+				mt := httpmock.NewMockTransport()
+				mt.RegisterResponder(http.MethodPost, testTokenURL, tm.respond)
+				release := make(chan struct{})
+				t.Cleanup(func() { close(release) }) // ends the hang of a store ignoring its context
+				c, err := NewClient(testConfig(), WithHTTPClient(&http.Client{Transport: mt}),
+					WithTokenStore(&memStore{b: &memBackend{}, owner: "A", hang: true, ignoreCtx: ignoreCtx, release: release}))
+				require.NoError(t, err)
+				start := time.Now()
+				require.NoError(t, c.Verify(context.Background()))
+				assert.Equal(t, storeTimeout, time.Since(start), "the hanging Load is given up after storeTimeout")
+				assert.Equal(t, 1, tm.count())
+				assert.ErrorIs(t, c.SharedStateErr(), ErrSharedStateUnavailable)
+			})
+		})
 	}
 }
 
+// The lease of a holder that died is taken when it expires: the waiting
+// client polls every tokenPoll and fetches the token at exactly the lease's
+// end.
 func TestTokenStoreLeaseExpiryWhenHolderDies(t *testing.T) {
 	t.Parallel()
-	tm := newTokenMock()
-	b := &memBackend{}
-	dead := &memStore{b: b, owner: "dead"}
-	ok, err := dead.Lease(context.Background(), 300*time.Millisecond) // taken, never released
-	require.NoError(t, err)
-	require.True(t, ok)
-	cs, _ := newFleetClients(t, 1, b, tm)
-	start := time.Now()
-	require.NoError(t, cs[0].Verify(context.Background()))
-	assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "waited for the lease")
-	assert.Equal(t, 1, tm.count())
-	assert.Equal(t, tokenN(1), b.tok.AccessToken)
-	assert.NoError(t, cs[0].SharedStateErr())
+	synctest.Test(t, func(t *testing.T) {
+		tm := newTokenMock()
+		b := &memBackend{}
+		dead := &memStore{b: b, owner: "dead"}
+		ok, err := dead.Lease(context.Background(), 300*time.Millisecond) // taken, never released
+		require.NoError(t, err)
+		require.True(t, ok)
+		cs, _ := newFleetClients(t, 1, b, tm)
+		start := time.Now()
+		require.NoError(t, cs[0].Verify(context.Background()))
+		assert.Equal(t, 300*time.Millisecond, time.Since(start), "waited for the lease to expire")
+		assert.Equal(t, 1, tm.count())
+		assert.Equal(t, tokenN(1), b.tok.AccessToken)
+		assert.NoError(t, cs[0].SharedStateErr())
+	})
 }
 
 func TestWithTokenStoreNil(t *testing.T) {
@@ -280,7 +302,7 @@ func (n *notifier) fire(err error) {
 
 func TestFallbackNotifierReportedOnce(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	n := &notifier{}
 	c, _, _ := newMockClient(t, nil, WithLimiter(n), WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	var alerts []Alert

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strings"
@@ -156,7 +157,9 @@ func TestUpserterCloseDeadlineWithBlockedCallback(t *testing.T) {
 		start := time.Now()
 		err = u.Close(ctx)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.LessOrEqual(t, time.Since(start), time.Second+100*time.Millisecond, "returned by the deadline (and a short grace)")
+		// The deadline, then the 50 ms Close waits for a next outcome to be
+		// delivered (none comes: OnResult is blocked).
+		assert.Equal(t, time.Second+50*time.Millisecond, time.Since(start), "returned by the deadline and the delivery grace")
 		close(release)
 		synctest.Wait()
 		assert.Equal(t, int64(10), delivered.Load(), "every outcome delivered once the callback returns")
@@ -361,3 +364,62 @@ func TestFailOnBlockSendsNothingAfterTheStop(t *testing.T) {
 // blockPauseFirstForTest is the client's first block pause (5 s ± 20%),
 // less its jitter.
 const blockPauseFirstForTest = 4 * time.Second
+
+// slowLog is a log handler that takes a millisecond (fake clock) over the
+// first record of a 429 answer, as a slow log sink would.
+type slowLog struct{ once *sync.Once }
+
+func (h slowLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h slowLog) WithAttrs([]slog.Attr) slog.Handler           { return h }
+func (h slowLog) WithGroup(string) slog.Handler                { return h }
+func (h slowLog) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "status" && a.Value.Int64() == 429 {
+			h.once.Do(func() { time.Sleep(time.Millisecond) })
+		}
+		return true
+	})
+	return nil
+}
+
+// TestFailOnBlockCancelsAttemptsInThePause: with FailOnBlock, a 50200
+// answer stops the Upserter. An attempt that a worker started between the
+// answer and the stop (here: while the client logs the 429 answer, 1 ms)
+// waits in the client for the block's pause (5 s). It must not be sent
+// after the stop: Close returns at once, and the tenant sees no request
+// after the block.
+//
+// Before the fix, stop drained the queue but left such an attempt waiting:
+// Close waited out the pause and the attempt went out as the block's probe
+// after the Upserter had reported the stop.
+func TestFailOnBlockCancelsAttemptsInThePause(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ft := newFakeTenant(0, 0, 0)
+		ft.latencyFor = func(n int64) time.Duration {
+			if n == 1 {
+				return 10*time.Millisecond + 500*time.Microsecond // answered after the 50200, before the stop
+			}
+			return 10 * time.Millisecond
+		}
+		ft.answer = func(_ time.Time, n int64) (int, string) {
+			if n == 2 {
+				return 429, `{"message":"Your requests are temporarily blocked.","errorcode":50200}`
+			}
+			return 0, ""
+		}
+		c := fakeClient(t, ft, sfmc.WithRateLimit(1e5, 100), sfmc.WithLogger(slog.New(slowLog{&sync.Once{}})))
+		rec := newRecorder()
+		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 2, FailOnBlock: true, OnResult: rec.onResult})
+		require.NoError(t, err)
+		start := time.Now()
+		for i := range 10 {
+			if err := u.Add(context.Background(), sfmc.Contact{Key: fmt.Sprint("K", i)}); err != nil {
+				require.ErrorIs(t, err, sfmc.ErrBlocked)
+			}
+		}
+		require.NoError(t, u.Close(context.Background()))
+		assert.Less(t, time.Since(start), time.Second, "Close does not wait out the block's pause")
+		assert.Equal(t, int64(2), ft.requests(), "no request after the block")
+	})
+}

@@ -9,9 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sfmc-go/sfmc"
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/sfmc-go/sfmc/sfmctest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -115,12 +117,8 @@ func TestUpserterEveryAddGetsOneOutcome(t *testing.T) {
 			opts: []sfmctest.ServerOption{sfmctest.WithFaultRate(sfmctest.Fault429, 0.06), sfmctest.WithFaultRate(sfmctest.Fault500, 0.04),
 				sfmctest.WithFaultRate(sfmctest.Fault503, 0.04), sfmctest.WithFaultRate(sfmctest.FaultDrop, 0.02),
 				sfmctest.WithFaultRate(sfmctest.FaultDropAfterWrite, 0.02), sfmctest.WithRetryAfter(5 * time.Millisecond), sfmctest.WithSeed(5)}},
-		{name: "token expiring every second", n: 500,
-			opts:  []sfmctest.ServerOption{sfmctest.WithTokenTTL(time.Second)},
-			copts: []sfmc.Option{sfmc.WithRateLimit(200, 1)}, // spread over 2.5 s
-			check: func(t *testing.T, _ sfmc.UpserterStats, srv *sfmctest.Server) {
-				assert.GreaterOrEqual(t, srv.Stats().TokenRequests, int64(3), "tokens were refreshed")
-			}},
+		// Tokens expiring during a push: the fault matrix's "token TTL 1s"
+		// cell (reliability_test.go).
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -267,66 +265,75 @@ func TestUpserterCloseWithCancelledContext(t *testing.T) {
 	assert.NoError(t, u.Close(context.Background()), "second Close returns nil")
 }
 
+// Adds racing Close: every Add either gets one outcome or fails with
+// ErrClosed, and every adder ends.
 func TestUpserterAddRacingClose(t *testing.T) {
 	t.Parallel()
-	_, c := newSimClient(t, []sfmctest.ServerOption{sfmctest.WithLatency(time.Millisecond)})
-	rec := newRecorder()
-	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 4, QueueSize: 16, OnResult: rec.onResult})
-	require.NoError(t, err)
-	var accepted, refused atomic.Int64
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				err := u.Add(context.Background(), demographics(fmt.Sprintf("G%d-%d", g, i), "A", "B"))
-				if err != nil {
-					assert.ErrorIs(t, err, sfmc.ErrClosed)
-					refused.Add(1)
-					return
+	synctest.Test(t, func(t *testing.T) {
+		c := fakeClient(t, newFakeTenant(time.Millisecond, 0, 0))
+		rec := newRecorder()
+		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 4, QueueSize: 16, OnResult: rec.onResult})
+		require.NoError(t, err)
+		var accepted, refused atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					err := u.Add(context.Background(), demographics(fmt.Sprintf("G%d-%d", g, i), "A", "B"))
+					if err != nil {
+						assert.ErrorIs(t, err, sfmc.ErrClosed)
+						refused.Add(1)
+						return
+					}
+					accepted.Add(1)
 				}
-				accepted.Add(1)
-			}
-		}()
-	}
-	time.Sleep(50 * time.Millisecond)
-	require.NoError(t, u.Close(context.Background()))
-	wg.Wait()
-	assert.Equal(t, int64(8), refused.Load())
-	assert.Positive(t, accepted.Load())
-	assert.Equal(t, accepted.Load(), rec.total.Load(), "one outcome per accepted Add")
-	assert.Empty(t, rec.failures)
+			})
+		}
+		time.Sleep(50 * time.Millisecond) // the adders keep the queue full meanwhile
+		require.NoError(t, u.Close(context.Background()))
+		wg.Wait()
+		assert.Equal(t, int64(8), refused.Load())
+		assert.Greater(t, accepted.Load(), int64(16), "more Adds than the queue holds")
+		assert.Equal(t, accepted.Load(), rec.total.Load(), "one outcome per accepted Add")
+		assert.Empty(t, rec.failures)
+	})
 }
 
+// A full queue blocks Add until a worker frees a slot, or until Add's
+// context ends; the queue never holds more than QueueSize.
 func TestUpserterBackpressure(t *testing.T) {
 	t.Parallel()
-	_, c := newSimClient(t, []sfmctest.ServerOption{sfmctest.WithLatency(20 * time.Millisecond)})
-	var maxDepth atomic.Int64
-	var u *sfmc.Upserter
-	rec := newRecorder()
-	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 1, QueueSize: 5, OnResult: func(o sfmc.Outcome) {
-		rec.onResult(o)
-		if d := u.Stats().QueueDepth; d > maxDepth.Load() {
-			maxDepth.Store(d)
+	synctest.Test(t, func(t *testing.T) {
+		c := fakeClient(t, newFakeTenant(20*time.Millisecond, 0, 0))
+		var maxDepth atomic.Int64
+		var u *sfmc.Upserter
+		rec := newRecorder()
+		u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 1, QueueSize: 5, OnResult: func(o sfmc.Outcome) {
+			rec.onResult(o)
+			if d := u.Stats().QueueDepth; d > maxDepth.Load() {
+				maxDepth.Store(d)
+			}
+		}})
+		require.NoError(t, err)
+		// Fill the queue: one in flight, five queued.
+		for i := range 6 {
+			require.NoError(t, u.Add(context.Background(), demographics(fmt.Sprint("K", i), "A", "B")))
 		}
-	}})
-	require.NoError(t, err)
-	// Fill the queue: one in flight, five queued.
-	for i := range 6 {
-		require.NoError(t, u.Add(context.Background(), demographics(fmt.Sprint("K", i), "A", "B")))
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
-	defer cancel()
-	err = u.Add(ctx, demographics("blocked", "A", "B"))
-	require.ErrorIs(t, err, context.DeadlineExceeded, "Add blocks while the queue is full")
-	for i := 6; i < 30; i++ {
-		require.NoError(t, u.Add(context.Background(), demographics(fmt.Sprint("K", i), "A", "B")))
-		assert.LessOrEqual(t, u.Stats().QueueDepth, int64(5))
-	}
-	require.NoError(t, u.Close(context.Background()))
-	assert.Equal(t, int64(30), rec.total.Load())
-	assert.LessOrEqual(t, maxDepth.Load(), int64(5))
+		synctest.Wait()
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		defer cancel()
+		err = u.Add(ctx, demographics("blocked", "A", "B"))
+		require.ErrorIs(t, err, context.DeadlineExceeded, "Add blocks while the queue is full")
+		assert.Equal(t, 5*time.Millisecond, time.Since(start), "until its context ended")
+		for i := 6; i < 30; i++ {
+			require.NoError(t, u.Add(context.Background(), demographics(fmt.Sprint("K", i), "A", "B")))
+			assert.LessOrEqual(t, u.Stats().QueueDepth, int64(5))
+		}
+		require.NoError(t, u.Close(context.Background()))
+		assert.Equal(t, int64(30), rec.total.Load())
+		assert.LessOrEqual(t, maxDepth.Load(), int64(5))
+	})
 }
 
 func TestUpserterFatalConditionsFailFast(t *testing.T) {
@@ -508,8 +515,8 @@ func TestUpserterFlushWaitsForEarlierAdds(t *testing.T) {
 	assert.Equal(t, int64(41), rec.total.Load())
 }
 
-// TestUpserterNoGoroutineLeftAfterClose counts goroutines, so it does not
-// run in parallel: parallel tests are paused while it runs.
+// TestUpserterNoGoroutineLeftAfterClose is sequential: it counts the
+// process's goroutines.
 func TestUpserterNoGoroutineLeftAfterClose(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	scenarios := []struct {
@@ -541,7 +548,7 @@ func TestUpserterNoGoroutineLeftAfterClose(t *testing.T) {
 				RetryWaitMin: time.Millisecond, RetryWaitMax: 5 * time.Millisecond,
 				OnResult: func(sfmc.Outcome) { outcomes.Add(1) }})
 			require.NoError(t, err)
-			require.Eventually(t, func() bool { return upserterGoroutines() == 32 }, 5*time.Second, time.Millisecond, sc.name)
+			require.True(t, testutil.WaitFor(5*time.Second, time.Millisecond, func() bool { return upserterGoroutines() == 32 }), sc.name)
 			for i := range 100 {
 				require.NoError(t, u.Add(context.Background(), demographics(fmt.Sprint("K", i), "A", "B")))
 			}
@@ -549,18 +556,13 @@ func TestUpserterNoGoroutineLeftAfterClose(t *testing.T) {
 			assert.Equal(t, int64(100), outcomes.Load(), sc.name)
 			// A worker that has signalled Close is still returning for a
 			// few instructions: allow it a moment to be gone.
-			assert.Eventually(t, func() bool { return upserterGoroutines() == 0 }, time.Second, time.Millisecond, sc.name)
+			assert.True(t, testutil.WaitFor(time.Second, time.Millisecond, func() bool { return upserterGoroutines() == 0 }), sc.name)
 			assert.NoError(t, u.Close(context.Background()), "second Close returns nil")
 		}()
 	}
 	// Everything else (the simulators, idle connections, a token refresh
 	// in flight) winds down too.
-	// Polled here, not with assert.Eventually, whose own goroutine counts.
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > baseline && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if runtime.NumGoroutine() > baseline {
+	if !testutil.WaitFor(5*time.Second, 10*time.Millisecond, func() bool { return runtime.NumGoroutine() <= baseline }) {
 		buf := make([]byte, 1<<20)
 		t.Fatalf("goroutines: baseline %d, now %d:\n%s", baseline, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -47,7 +48,7 @@ func TestDefaultUserAgent(t *testing.T) {
 	var got string
 	mt.RegisterResponder(http.MethodGet, testRESTURL, func(req *http.Request) (*http.Response, error) {
 		got = req.Header.Get("User-Agent")
-		return jsonResponse(200, `{}`), nil
+		return testutil.JSONResponse(req, 200, `{}`), nil
 	})
 	_, err := c.do(context.Background(), request{method: http.MethodGet, path: testPath})
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -234,9 +235,5 @@ func TestCloseDuringLatency(t *testing.T) {
 	require.Eventually(t, func() bool { return len(s.Requests()) == 1 && s.stats.inflight.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
 	s.Close()
 	s.Close() // idempotent
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not end the delayed request")
-	}
+	testutil.Recv(t, done, 10*time.Second, "Close ends the delayed request")
 }

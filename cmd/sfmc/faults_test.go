@@ -25,6 +25,11 @@ import (
 //   - a record in the failures file is not stored, unless its error says
 //     SFMC may have applied it (an attempt got no answer).
 //
+// Every run has a --state file (issue 16), and a second run with the same
+// input and state, under the same faults, follows the first: it skips
+// exactly the records the first upserted (sends none of them) and settles
+// the rest, with the same accounting.
+//
 // The run's table is printed in the test log.
 func TestPushFaultMatrix(t *testing.T) {
 	t.Parallel()
@@ -58,7 +63,7 @@ func TestPushFaultMatrix(t *testing.T) {
 	var mu sync.Mutex
 	var table []string
 	t.Cleanup(func() {
-		t.Logf("\n%-28s %4s %7s %4s %6s %7s %8s %7s %5s %6s\n%s", "fault", "seed", "records", "ok", "failed", "notSent", "requests", "retries", "429s", "tokens",
+		t.Logf("\n%-28s %4s %7s %4s %6s %7s %8s %7s %5s %6s %8s %9s\n%s", "fault", "seed", "records", "ok", "failed", "notSent", "requests", "retries", "429s", "tokens", "skipped2", "requests2",
 			strings.Join(table, "\n"))
 	})
 	for _, c := range cells {
@@ -68,6 +73,7 @@ func TestPushFaultMatrix(t *testing.T) {
 				srv := newSim(t, append([]sfmctest.ServerOption{sfmctest.WithSeed(seed)}, c.opts...)...)
 				mapping := writeMapping(t, demoMapping())
 				failures := filepath.Join(t.TempDir(), "failures.ndjson")
+				state := filepath.Join(t.TempDir(), "state.db")
 				if c.during != nil {
 					go c.during(srv)
 				}
@@ -78,7 +84,7 @@ func TestPushFaultMatrix(t *testing.T) {
 				// that random 429s and 503s (which no pace avoids) take
 				// seconds to slow the run. A cell's own --rate comes later
 				// and wins.
-				args := append([]string{"push", "--mapping", mapping, "--workers", "8", "--failures", failures, "--json", "--rate", "100000"}, c.args...)
+				args := append([]string{"push", "--mapping", mapping, "--workers", "8", "--failures", failures, "--json", "--rate", "100000", "--state", state}, c.args...)
 				r := runCLI(ctx, simEnv(srv), profilesNDJSON(t, records), args...)
 				s := parseSummary(t, r.stdout)
 
@@ -137,9 +143,23 @@ func TestPushFaultMatrix(t *testing.T) {
 					}
 				}
 				st := srv.Stats()
+
+				// The second run, same input and state: what the first
+				// upserted is skipped, never sent again.
+				args2 := append([]string{"push", "--mapping", mapping, "--workers", "8", "--failures", failures + ".2", "--json", "--rate", "100000", "--state", state}, c.args...)
+				r2 := runCLI(ctx, simEnv(srv), profilesNDJSON(t, records), args2...)
+				s2 := parseSummary(t, r2.stdout)
+				assert.Equal(t, s2.Read, s2.Upserted+s2.Failed+s2.NotSent, "second run: every record read is counted once")
+				if c.block {
+					assert.LessOrEqual(t, s2.Skipped, s.Upserted)
+				} else {
+					assert.Equal(t, s.Upserted, s2.Skipped, "second run skips exactly what the first upserted: %s", r2.stderr)
+					assert.EqualValues(t, records, s2.Upserted, r2.stderr)
+					assert.Zero(t, s2.Requests, "nothing left to send")
+				}
 				mu.Lock()
-				table = append(table, fmt.Sprintf("%-28s %4d %7d %4d %6d %7d %8d %7d %5d %6d", c.name, seed, s.Read, s.Upserted, s.Failed, s.NotSent,
-					s.Requests, s.Retries, s.Throttled, st.TokenRequests))
+				table = append(table, fmt.Sprintf("%-28s %4d %7d %4d %6d %7d %8d %7d %5d %6d %8d %9d", c.name, seed, s.Read, s.Upserted, s.Failed, s.NotSent,
+					s.Requests, s.Retries, s.Throttled, st.TokenRequests, s2.Skipped, s2.Requests))
 				mu.Unlock()
 			})
 		}

@@ -98,7 +98,7 @@ func readFailures(t testing.TB, path string) []failureRecord {
 // added (issues 11, 12, 14).
 var (
 	summaryKeys = []string{"read", "upserted", "failed", "segments", "requests", "retries", "throttled"}
-	pushKeys    = []string{"notSent", "interrupted", "stopReason", "resumeLine", "elapsedSeconds", "failuresFile", "failuresWritten", "rate", "warnings", "dryRun"}
+	pushKeys    = []string{"notSent", "interrupted", "stopReason", "resumeLine", "elapsedSeconds", "failuresFile", "failuresWritten", "rate", "warnings", "dryRun", "skipped", "skippedAttributes"}
 )
 
 // parseSummary parses a --json summary and checks its keys are the

@@ -20,7 +20,8 @@
 //	sfmc push       --mapping FILE [--input FILE|-] [--format ndjson|csv]
 //	                [--dry-run] [--workers N] [--max-workers N] [--rate R]
 //	                [--fail-on-block] [--failures FILE] [--drain-timeout D]
-//	                [--progress auto|bar|plain|off] [--json]
+//	                [--progress auto|bar|plain|off] [--state FILE [--full]]
+//	                [--json]
 //	                [--log-level L] [--log-format text|json]
 //	sfmc version    [--json]
 //	sfmc completion bash|zsh|fish

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,12 +20,14 @@ import (
 	"time"
 
 	"github.com/sfmc-go/sfmc"
+	"github.com/sfmc-go/sfmc/boltstore"
 )
 
 const pushUsage = `Usage: sfmc push --mapping FILE [--input FILE|-] [--format ndjson|csv]
                  [--dry-run] [--workers N] [--max-workers N] [--rate R]
                  [--fail-on-block] [--failures FILE] [--drain-timeout D]
-                 [--progress auto|bar|plain|off] [--json]
+                 [--progress auto|bar|plain|off] [--state FILE [--full]]
+                 [--json]
                  [--log-level L] [--log-format text|json]
 
 Streams profiles, NDJSON or CSV, record by record, never all at once (each
@@ -82,10 +85,24 @@ or with --json only this JSON on stdout: {"read","upserted","failed",
 "segments":{ID:{"realized","existing","exited"}},"requests","retries",
 "throttled","notSent","interrupted","stopReason","resumeLine",
 "elapsedSeconds","failuresFile","failuresWritten","rate","warnings",
-"dryRun"} (segments count upserted records; stopReason and resumeLine are
+"dryRun","skipped","skippedAttributes"} (segments count upserted records; stopReason and resumeLine are
 null unless the run stopped early; resumeLine is the first input line not
 accounted for; rate is the pace at the end, requests per second; warnings
-is a list of sentences).
+is a list of sentences; skipped counts the upserted records --state
+skipped, skippedAttributes the values it left out).
+
+Change-only sending (--state FILE): the file (created when missing, on
+bbolt) remembers per contact key a fingerprint of each value SFMC
+confirmed, never the values. A contact whose values SFMC confirmed within
+30 days is not sent (skipped: it counts as upserted), and only the changed
+attributes of the others are (PATCH merges per attribute). A value is
+remembered only after SFMC confirmed it, so a rerun after a crash or an
+interrupt skips exactly what was confirmed and sends the rest. --full sends
+every contact whole for one run and refreshes the file; deleting the file
+resets it. A file that cannot be opened (in use by another push, not a
+state file) is an error before anything is sent (exit 2); a file that fails
+during the run makes push send contacts whole (a warning says so). A dry
+run does not read or change the file.
 
 Progress (--progress): bar draws one live line on stderr that never
 exceeds the terminal's width: percent and ETA (for a regular file, by
@@ -124,6 +141,7 @@ format, or unwritable failures file, found before anything was sent.
 Examples:
   sfmc push --mapping mapping.json --input profiles.ndjson --rate 200
   sfmc push --mapping mapping.json --input profiles.csv --dry-run
+  sfmc push --mapping mapping.json --input daily.ndjson --state sfmc-state.db
 `
 
 // defaultDrainTimeout is how long push waits after an interrupt for the
@@ -147,6 +165,8 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	drain := fs.Duration("drain-timeout", defaultDrainTimeout, "after Ctrl-C, how long the contacts already accepted get to finish (0: stop at once)")
 	progressFlag := fs.String("progress", "auto", "`auto|bar|plain|off`: how to show the progress on stderr (auto: bar on a terminal, else plain)")
 	asJSON := fs.Bool("json", false, "print only the summary JSON on stdout")
+	statePath := fs.String("state", "", "change-only sending: the state `file` remembering what SFMC confirmed (created when missing); contacts SFMC already holds are skipped")
+	full := fs.Bool("full", false, "with --state: send every contact whole this run, and record what SFMC confirms")
 	lf := addLogFlags(fs, e)
 	if done, code := parseFlags(fs, e, pushUsage, args); done {
 		return code
@@ -169,6 +189,8 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		bad = fmt.Errorf("--rate must be 0 (no limit) or positive, got %v", *rate)
 	case *drain < 0:
 		bad = fmt.Errorf("--drain-timeout must not be negative, got %v", *drain)
+	case *full && *statePath == "":
+		bad = errors.New("--full needs --state FILE (it sends everything and refreshes that file)")
 	case ferr != nil:
 		bad = ferr
 	case perr != nil:
@@ -196,6 +218,20 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	if err := checkPushFiles(in, *input, *mappingPath, *failures); err != nil {
 		errorf(e, "push", "%v", err)
 		return exitUsage
+	}
+	var state *boltstore.Store
+	if *statePath != "" && !*dryRun {
+		if err := checkStateFile(in, *statePath, *mappingPath, *failures); err != nil {
+			errorf(e, "push", "%v", err)
+			return exitUsage
+		}
+		st, err := boltstore.Open(*statePath)
+		if err != nil {
+			errorf(e, "push", "--state: %v; nothing was sent", err)
+			return exitUsage
+		}
+		defer st.Close()
+		state = st
 	}
 	if f, ok := in.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
@@ -243,7 +279,10 @@ func runPush(ctx context.Context, e *env, args []string) int {
 	opts := pushOptions{workers: *workers, maxWorkers: *maxWorkers, failOnBlock: *failOnBlock,
 		failuresPath: failuresPath, drainTimeout: *drain, hard: e.hard, notify: notify,
 		format: inFormat, dryRun: *dryRun, warnings: warnings, inputSize: inputSize,
-		progress: mode, console: con, width: terminalWidth(e)}
+		progress: mode, console: con, width: terminalWidth(e), full: *full}
+	if state != nil {
+		opts.state = state
+	}
 	s, err := push(ctx, c, m, pm, in, opts)
 	if err != nil {
 		return fail(e, "push", err)
@@ -279,6 +318,40 @@ func checkPushFiles(in io.Reader, inputPath, mappingPath, failuresPath string) e
 		}
 	}
 	return nil
+}
+
+// checkStateFile refuses a --state file that is the input, the mapping or
+// the failures file: opening it as a store could turn an empty one into a
+// database, and a run would never read it as profiles again.
+func checkStateFile(in io.Reader, statePath, mappingPath, failuresPath string) error {
+	fi, err := os.Stat(statePath)
+	if err == nil && fi.IsDir() {
+		return fmt.Errorf("--state %s is a directory; name a file (created when missing)", statePath)
+	}
+	if f, ok := in.(*os.File); ok && err == nil {
+		if st, serr := f.Stat(); serr == nil && os.SameFile(st, fi) {
+			return fmt.Errorf("--state %s is the input; name another file", statePath)
+		}
+	}
+	for _, other := range [][2]string{{"--mapping", mappingPath}, {"--failures", failuresPath}} {
+		// The same path, or the same file under another name: the
+		// failures file may not exist yet.
+		if samePath(statePath, other[1]) {
+			return fmt.Errorf("--state %s is the %s file; name another file", statePath, other[0])
+		}
+		if st, serr := os.Stat(other[1]); err == nil && serr == nil && os.SameFile(st, fi) {
+			return fmt.Errorf("--state %s is the %s file; name another file", statePath, other[0])
+		}
+	}
+	return nil
+}
+
+// samePath reports whether a and b name the same path once made absolute
+// and cleaned.
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
 }
 
 // compileMapping reads every page of the tenant's attribute sets, validates
@@ -363,6 +436,8 @@ type pushOptions struct {
 	progress     progressMode    // progressBar or progressPlain draw on console; others: none
 	console      *console        // stderr, shared by the progress, warnings and logs
 	width        func() int      // the terminal's width, for the progress bar (nil: 80)
+	state        sfmc.SentStore  // change-only sending (--state), or nil
+	full         bool            // --full: send everything, refresh state
 }
 
 // Segment status codes packed in a recTag, 2 bits per segment.
@@ -506,6 +581,8 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 			FailOnBlock: o.failOnBlock,
 			OnResult:    p.onResult,
 			OnAlert:     p.onAlert,
+			SentStore:   o.state,
+			ResendAll:   o.full,
 		})
 		if err != nil {
 			_ = fails.Close()
@@ -592,6 +669,7 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 	s := &summary{
 		Read: p.read.Load(), Upserted: p.upserted.Load(), Failed: p.failed.Load(), NotSent: p.notSent.Load(),
 		Requests: st.Requests, Retries: st.Retried, Throttled: st.Throttled, Rate: math.Round(st.Rate*10) / 10,
+		Skipped: st.Skipped, SkippedAttributes: st.SkippedAttributes,
 		Interrupted:  interrupted,
 		authStop:     p.authStop.Load(),
 		inputStop:    inputStop,

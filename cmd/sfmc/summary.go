@@ -49,6 +49,12 @@ type summary struct {
 	// DryRun is true for push --dry-run: nothing was sent, and Upserted
 	// counts the records that would have been.
 	DryRun bool `json:"dryRun"`
+	// Skipped counts the upserted records not sent because the --state
+	// file says SFMC holds every value already (part of Upserted: SFMC has
+	// them); SkippedAttributes the attribute values left out of requests
+	// for that reason, in skipped and sent contacts alike.
+	Skipped           int64 `json:"skipped"`
+	SkippedAttributes int64 `json:"skippedAttributes"`
 
 	elapsed      time.Duration
 	segmentOrder []string // segment ids in mapping order
@@ -92,6 +98,10 @@ func (s *summary) writeHuman(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "read %d records: %d upserted, %d failed, %d not sent (%d requests, %d retries, %d throttled, pace %.0f/s) in %v\n",
 			s.Read, s.Upserted, s.Failed, s.NotSent, s.Requests, s.Retries, s.Throttled, s.Rate, s.elapsed.Round(time.Millisecond))
+	}
+	if s.Skipped > 0 || s.SkippedAttributes > 0 {
+		fmt.Fprintf(w, "change-only (--state): %d of the upserted records skipped, %d attribute values left out: SFMC held them already\n",
+			s.Skipped, s.SkippedAttributes)
 	}
 	if s.ResumeLine != nil {
 		fmt.Fprintf(w, "not finished: resume the input at line %d (every line before it is upserted or in the failures file)\n", *s.ResumeLine)

@@ -14,7 +14,14 @@
 //     Retry-After (and a 50200 block): one process throttled pauses them
 //     all.
 //
-// ClientOptions builds all three for one API integration.
+// ClientOptions builds all three for one API integration. For the
+// fleet's Upserters:
+//
+//   - SentStore (sfmc.UpserterConfig.SentStore) is the fleet's memory for
+//     change-only sending: what SFMC confirmed per contact key, so that
+//     every Upserter of the fleet skips a contact whose values any of them
+//     sent already. Each record expires WithSentTTL (default
+//     sfmc.DefaultSentTTL, 30 days) after its last write.
 //
 // # The fleet's pace
 //
@@ -57,12 +64,16 @@
 //     Limiter scored by when it was last seen (Redis time, Unix ms); a
 //     Limiter marks itself every 2 s while it is used, and the members not
 //     seen for 10 s are dropped.
+//   - sent:{contactKey} (string): a SentStore's record for the contact
+//     (fingerprints of the values SFMC confirmed, never the values), the
+//     contact key as it is.
 //
 // and "rate:{prefix}:{clientID}:{accountID}:rate" (redis_rate's GCRA state;
 // it adds "rate:"). The prefix is "sfmc" unless WithPrefix says otherwise.
 // Only the access token is stored, never the client secret. Every key
 // expires by itself when the fleet is idle (token with the token, pace
-// after 10 minutes, live after 10 s).
+// after 10 minutes, live after 10 s, a sent record WithSentTTL after its
+// last write).
 //
 // # When Redis fails
 //
@@ -70,7 +81,9 @@
 // down or slow, the Limiter and the Cooldown fall back to local state and
 // tell the client through sfmc.FallbackNotifier; the client logs it once
 // and its Upserters raise sfmc.AlertSharedStateUnavailable once. The
-// client fetches its own token when the TokenStore fails. No request
+// client fetches its own token when the TokenStore fails. A SentStore
+// call that fails returns its error: the Upserter sends the contact whole
+// and raises sfmc.AlertSentStoreUnavailable once. No request
 // waits on Redis for longer than the timeout, and no contact is lost.
 //
 // On local state the Limiter paces its process at its share of the fleet,

@@ -28,10 +28,11 @@ type options struct {
 	cacheFor      time.Duration
 	fallbackRate  float64
 	fallbackBurst int
+	sentTTL       time.Duration
 }
 
 func newOptions(opts []Option) options {
-	o := options{prefix: DefaultPrefix, timeout: DefaultTimeout, retryInterval: DefaultRetryInterval, cacheFor: DefaultCooldownCache}
+	o := options{prefix: DefaultPrefix, timeout: DefaultTimeout, retryInterval: DefaultRetryInterval, cacheFor: DefaultCooldownCache, sentTTL: sfmc.DefaultSentTTL}
 	for _, f := range opts {
 		if f != nil {
 			f(&o)
@@ -92,6 +93,19 @@ func WithFallbackRate(perSecond float64, burst int) Option {
 	return func(o *options) {
 		if perSecond > 0 && burst >= 1 {
 			o.fallbackRate, o.fallbackBurst = perSecond, burst
+		}
+	}
+}
+
+// WithSentTTL sets how long a SentStore keeps a record after its last Put
+// (default sfmc.DefaultSentTTL, 30 days). Give it the Upserters'
+// UpserterConfig.SentTTL: a record older than that is not trusted anyway,
+// so a longer TTL only holds memory, and a shorter one only makes contacts
+// be sent again. Values <= 0 are ignored.
+func WithSentTTL(d time.Duration) Option {
+	return func(o *options) {
+		if d > 0 {
+			o.sentTTL = d
 		}
 	}
 }

@@ -42,7 +42,9 @@ const (
 	// AlertSentStoreUnavailable: UpserterConfig.SentStore failed. The
 	// contacts it cannot check are sent whole (never skipped on doubt),
 	// and what SFMC confirms may not be remembered (so it is sent again
-	// next time). Raised once per Upserter.
+	// next time); the store may also keep a value SFMC no longer holds
+	// (a forget that failed), so resend everything next time
+	// (UpserterConfig.ResendAll). Raised once per Upserter.
 	AlertSentStoreUnavailable AlertKind = "sent_store_unavailable"
 )
 

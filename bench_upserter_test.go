@@ -10,14 +10,17 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sfmc-go/sfmc"
+	"github.com/sfmc-go/sfmc/boltstore"
 	"github.com/sfmc-go/sfmc/sfmctest"
 )
 
@@ -222,3 +225,90 @@ func BenchmarkBareHTTP(b *testing.B) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// BenchmarkUpserterSentStore measures change-only sending (issue 16) with 8
+// workers against the simulator process: "first" sends every contact with
+// a store recording what SFMC confirms (none: no store, for the
+// comparison), "skip" adds contacts the store already holds, which send
+// nothing. client-µs/contact is the client's CPU per contact.
+func BenchmarkUpserterSentStore(b *testing.B) {
+	url := simulatorProcess(b)
+	stores := []struct {
+		name string
+		open func(b *testing.B) sfmc.SentStore
+	}{
+		{"none", func(*testing.B) sfmc.SentStore { return nil }},
+		{"memory", func(*testing.B) sfmc.SentStore { return sfmc.NewMemoryStore() }},
+		{"bolt", func(b *testing.B) sfmc.SentStore {
+			s, err := boltstore.Open(filepath.Join(b.TempDir(), "state.db"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			return s
+		}},
+	}
+	for _, phase := range []string{"first", "skip"} {
+		for _, st := range stores {
+			if phase == "skip" && st.name == "none" {
+				continue
+			}
+			b.Run(phase+"/store="+st.name, func(b *testing.B) {
+				store := st.open(b)
+				keys := make([]string, b.N)
+				for i := range keys {
+					keys[i] = "K-" + strconv.Itoa(i)
+				}
+				if phase == "skip" {
+					pushContacts(b, url, store, keys) // untimed: SFMC confirms them all
+				}
+				b.ReportAllocs()
+				b.ResetTimer()
+				cpu0, wall0 := cpuTime(), time.Now()
+				st := pushContacts(b, url, store, keys)
+				b.StopTimer()
+				reportCPU(b, cpuTime()-cpu0, time.Since(wall0), b.N)
+				if phase == "skip" && st.Skipped != int64(b.N) {
+					b.Fatalf("%d of %d skipped", st.Skipped, b.N)
+				}
+			})
+		}
+	}
+}
+
+// pushContacts adds benchContact for each key through a new Upserter with
+// store, closes it and returns its Stats; a failed contact fails b.
+func pushContacts(b *testing.B, url string, store sfmc.SentStore, keys []string) sfmc.UpserterStats {
+	srvCfg := sfmc.Config{Subdomain: sfmctest.Subdomain, ClientID: sfmctest.DefaultClientID, ClientSecret: sfmctest.DefaultClientSecret}
+	tr := &http.Transport{MaxIdleConnsPerHost: 8}
+	defer tr.CloseIdleConnections()
+	c, err := sfmc.NewClient(srvCfg, sfmc.WithAuthURL(url), sfmc.WithRESTURL(url), sfmc.WithHTTPClient(&http.Client{Transport: tr}),
+		sfmc.WithRateLimit(1e6, 1000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var failed atomic.Int64
+	u, err := sfmc.NewUpserter(c, sfmc.UpserterConfig{Workers: 8, SentStore: store, OnResult: func(o sfmc.Outcome) {
+		if o.Err != nil {
+			failed.Add(1)
+		}
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	c0 := benchContact(0)
+	for _, k := range keys {
+		c0.Key = k
+		if err := u.Add(ctx, c0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := u.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d contacts failed", n)
+	}
+	return u.Stats()
+}

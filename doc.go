@@ -104,6 +104,23 @@
 // per accepted Add, including across [Upserter.Close]. The command-line
 // tool cmd/sfmc streams NDJSON profiles through it.
 //
+// # Change-only sending
+//
+// With UpserterConfig.SentStore set to a [SentStore] the Upserter sends
+// only the attribute values SFMC has not confirmed yet, and no request for
+// a contact it holds already ([Outcome].Skipped): every request counts
+// against the tenant's yearly budget. [NewMemoryStore] keeps the store in
+// memory, the package github.com/sfmc-go/sfmc/boltstore in a file (the
+// CLI's push --state), and redisstore.SentStore in Redis for a fleet.
+//
+// # Observability
+//
+// [WithHooks] reports every attempt, token request, pace change and
+// [Outcome] to functions of yours ([Hooks]); the request made for an Add
+// runs under that Add's context values, so a tracer links its spans to the
+// caller's. The module github.com/sfmc-go/sfmc/otelsfmc turns the hooks
+// into OpenTelemetry spans and metrics.
+//
 // # Fleet mode
 //
 // Several processes using one API integration can share one token

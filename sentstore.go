@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"sync"
 	"time"
 )
@@ -25,7 +24,11 @@ const DefaultSentTTL = 30 * 24 * time.Hour
 // values, only 64-bit hashes of them. Implementations: NewMemoryStore (in
 // memory), the boltstore package (a file, for the CLI's --state) and
 // redisstore.SentStore (a fleet). They must be safe for concurrent use; the
-// Upserter writes each key from one goroutine at a time.
+// Upserter writes each key from one goroutine at a time. The Upserter
+// calls them on its workers, on the hot path, with its own context (done
+// when Close gives up): they must return promptly or honour that context,
+// bounding any network call themselves (redisstore bounds each by its
+// WithTimeout).
 //
 // What the Upserter does with one:
 //
@@ -35,13 +38,18 @@ const DefaultSentTTL = 30 * 24 * time.Hour
 //     the Outcome says Skipped. PATCH merges per attribute, so sending only
 //     what changed is correct.
 //   - Before sending a changed attribute that has a record, it forgets that
-//     attribute (until SFMC confirms the new value, the old one is in doubt).
+//     attribute (until SFMC confirms the new value, the old one is in
+//     doubt), and when the store is a SentStoreSyncer waits for Sync: the
+//     old value must not survive a crash as "confirmed" while SFMC holds
+//     the new one.
 //   - After a confirmed success, and only then, it records the fingerprints
 //     of what it sent. A failure, an ErrOutcomeUnknown or a skip records
 //     nothing.
-//   - When the store fails (Get or Put returns an error), the contact is
-//     sent whole (never skipped on doubt) and AlertSentStoreUnavailable is
-//     raised once.
+//   - When the store fails (Get, Put or Sync returns an error), the contact
+//     is sent whole (never skipped on doubt) and AlertSentStoreUnavailable
+//     is raised once. A failure while forgetting may leave a record saying
+//     SFMC holds a value it no longer does: after that alert, make the next
+//     run resend everything (ResendAll; the CLI's --full).
 //
 // A 64-bit fingerprint makes a wrong skip as likely as two different values
 // of an attribute hashing alike: about one in 10^19 per changed value.
@@ -52,6 +60,18 @@ type SentStore interface {
 	// Put stores record for key, replacing what was there; an empty
 	// record deletes it.
 	Put(ctx context.Context, key string, record []byte) error
+}
+
+// SentStoreSyncer is implemented by a SentStore whose Put may return
+// before the record is durable (one that batches its writes, as boltstore
+// does: a crash then loses the last Puts, and their contacts are sent
+// again). Sync returns once every Put that returned before it is durable;
+// the Upserter calls it after forgetting values it is about to change, and
+// before it sends them. Confirmations it does not wait for: losing one only
+// costs a request.
+type SentStoreSyncer interface {
+	SentStore
+	Sync(ctx context.Context) error
 }
 
 // NewMemoryStore returns a SentStore in memory: for tests and short-lived
@@ -136,25 +156,40 @@ func (r sentRecord) find(attr uint64) int {
 	return -1
 }
 
+// FNV-1a, 64 bits (as hash/fnv's New64a computes it, without the
+// allocation of a hash.Hash per value: the skip path runs per attribute).
+const (
+	fnvOffset64 = 14695981039346656037
+	fnvPrime64  = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime64
+	}
+	return h
+}
+
 // attrFingerprint identifies an attribute by its set and name.
 func attrFingerprint(set, name string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(set))
-	h.Write([]byte{0})
-	h.Write([]byte(name))
-	return h.Sum64()
+	return fnvString(fnvString(fnvString(fnvOffset64, set), "\x00"), name)
 }
 
 // valueFingerprint identifies a value by its JSON text: the string "1" and
-// the number 1 differ, as they do on the wire.
+// the number 1 differ, as they do on the wire. A string is hashed as a
+// quote and its bytes, which identifies its JSON text just as well (the
+// encoding is one to one, and no other value's JSON starts with a quote)
+// without encoding it.
 func valueFingerprint(v any) (uint64, error) {
+	if s, ok := v.(string); ok {
+		return fnvString(fnvString(fnvOffset64, `"`), s), nil
+	}
 	b, err := valueJSON(v)
 	if err != nil {
 		return 0, err
 	}
-	h := fnv.New64a()
-	h.Write(b)
-	return h.Sum64(), nil
+	return fnvString(fnvOffset64, string(b)), nil
 }
 
 // changeSet is what the store says about one contact: the attributes to

@@ -211,3 +211,73 @@ func TestSentStoreUnderFaults(t *testing.T) {
 		})
 	}
 }
+
+// syncingStore records the order of Puts, Syncs and sends.
+type syncingStore struct {
+	sfmc.SentStore
+	mu      sync.Mutex
+	events  []string
+	syncErr error
+}
+
+func (s *syncingStore) Put(ctx context.Context, key string, rec []byte) error {
+	s.mu.Lock()
+	s.events = append(s.events, "put "+key)
+	s.mu.Unlock()
+	return s.SentStore.Put(ctx, key, rec)
+}
+
+func (s *syncingStore) Sync(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, "sync")
+	return s.syncErr
+}
+
+func (s *syncingStore) event(e string) {
+	s.mu.Lock()
+	s.events = append(s.events, e)
+	s.mu.Unlock()
+}
+
+func (s *syncingStore) take() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.events
+	s.events = nil
+	return out
+}
+
+// A store that batches its writes (SentStoreSyncer) is synced after a
+// changed value is forgotten and before it is sent; a first send and a
+// confirmation are not waited for. A Sync that fails sends the contact
+// whole, with the alert.
+func TestSentStoreSyncsForgetsBeforeSending(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ft := newFakeTenant(time.Millisecond, 0, 0)
+		store := &syncingStore{SentStore: sfmc.NewMemoryStore()}
+		ft.answer = func(time.Time, int64) (int, string) { store.event("send"); return 0, "" }
+		c := fakeClient(t, ft)
+		var _ sfmc.SentStoreSyncer = store
+
+		runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Ann", "Lee"))
+		assert.Equal(t, []string{"send", "put A"}, store.take(), "nothing to forget: no Sync")
+
+		runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Anna", "Lee"))
+		assert.Equal(t, []string{"put A", "sync", "send", "put A"}, store.take(), "forget, Sync, then send")
+
+		store.syncErr = errors.New("fsync failed")
+		var alerts []sfmc.Alert
+		ft.keepBodies = true
+		out := runWithStore(t, c, store, sfmc.UpserterConfig{OnAlert: func(a sfmc.Alert) { alerts = append(alerts, a) }}, storeContact("A", "Ann", "Lee"))
+		assert.NoError(t, out["A"].Err)
+		bodies := ft.takeBodies()
+		require.Len(t, bodies, 1)
+		assert.Contains(t, bodies[0], "Email Address", "sent whole")
+		require.Len(t, alerts, 1)
+		assert.Equal(t, sfmc.AlertSentStoreUnavailable, alerts[0].Kind)
+		assert.ErrorContains(t, alerts[0].Err, "fsync failed")
+		assert.Contains(t, alerts[0].Message, "resend everything")
+	})
+}

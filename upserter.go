@@ -738,7 +738,7 @@ func (u *Upserter) attempt(e *entry) {
 // forgets the stored fingerprints of the attributes about to change.
 func (u *Upserter) changes(e *entry) *changeSet {
 	key := e.contact.Key
-	raw, err := storeCall(u.ctx, func(ctx context.Context) ([]byte, error) { return u.cfg.SentStore.Get(ctx, key) })
+	raw, err := u.cfg.SentStore.Get(u.ctx, key)
 	if err != nil {
 		u.storeFailed(sentStoreErr("get", err))
 		return nil
@@ -754,6 +754,12 @@ func (u *Upserter) changes(e *entry) *changeSet {
 		if err := u.putRecord(key, cs.without()); err != nil {
 			return nil
 		}
+		if sy, ok := u.cfg.SentStore.(SentStoreSyncer); ok {
+			if err := sy.Sync(u.ctx); err != nil {
+				u.storeFailed(sentStoreErr("sync", err))
+				return nil
+			}
+		}
 	}
 	return &cs
 }
@@ -765,7 +771,7 @@ func (u *Upserter) confirm(key string, cs *changeSet) {
 
 func (u *Upserter) putRecord(key string, r sentRecord) error {
 	rec := r.encode()
-	_, err := storeCall(u.ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, u.cfg.SentStore.Put(ctx, key, rec) })
+	err := u.cfg.SentStore.Put(u.ctx, key, rec)
 	if err != nil {
 		u.storeFailed(sentStoreErr("put", err))
 	}
@@ -774,7 +780,8 @@ func (u *Upserter) putRecord(key string, r sentRecord) error {
 
 func (u *Upserter) storeFailed(err error) {
 	u.alerts.raise(Alert{Kind: AlertSentStoreUnavailable, Err: err,
-		Message: "the sent store failed: contacts it cannot check are sent whole, and what SFMC confirms may not be remembered: " + err.Error()}, 0)
+		Message: "the sent store failed: contacts it cannot check are sent whole, and what SFMC confirms may not be remembered; " +
+			"it may also keep values SFMC no longer holds, so resend everything next time (ResendAll, sfmc push --full): " + err.Error()}, 0)
 }
 
 // skip ends e without a request: SFMC holds every value already.

@@ -862,6 +862,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	st, _ := ctx.Value(callStateKey{}).(*callState)
 	if st == nil || req.URL.Host != st.host {
+		// Not a call of this client's (or, should sameHost ever let a
+		// redirect through, another host): no token, no pipeline. A
+		// second guard behind sameHost, so the token never leaves the
+		// REST host.
 		return t.base.RoundTrip(req)
 	}
 	c := t.c

@@ -85,11 +85,12 @@ or with --json only this JSON on stdout: {"read","upserted","failed",
 "segments":{ID:{"realized","existing","exited"}},"requests","retries",
 "throttled","notSent","interrupted","stopReason","resumeLine",
 "elapsedSeconds","failuresFile","failuresWritten","rate","warnings",
-"dryRun","skipped","skippedAttributes"} (segments count upserted records; stopReason and resumeLine are
-null unless the run stopped early; resumeLine is the first input line not
-accounted for; rate is the pace at the end, requests per second; warnings
-is a list of sentences; skipped counts the upserted records --state
-skipped, skippedAttributes the values it left out).
+"dryRun","skipped","skippedAttributes"} (segments count upserted
+records; stopReason and resumeLine are null unless the run stopped early;
+resumeLine is the first input line not accounted for; rate is the pace at
+the end, requests per second; warnings is a list of sentences; skipped
+counts the upserted records --state skipped, skippedAttributes the values
+it left out).
 
 Change-only sending (--state FILE): the file (created when missing, on
 bbolt) remembers per contact key a fingerprint of each value SFMC

@@ -259,6 +259,15 @@ func TestPushStateCrashResume(t *testing.T) {
 	require.Positive(t, confirmed)
 	t.Logf("killed after %d stored, %d confirmed in the state", stored(), confirmed)
 
+	// Requests the child had in flight end at the simulator after the
+	// kill (each waits its latency): let them settle before counting.
+	last := -1
+	require.True(t, testutil.WaitFor(10*time.Second, 100*time.Millisecond, func() bool {
+		cur := patches(srv)
+		settled := cur == last
+		last = cur
+		return settled
+	}))
 	before := patches(srv)
 	r := runCLI(context.Background(), simEnv(srv), "", append(args, "--json")...)
 	require.Equal(t, exitOK, r.code, r.stderr)

@@ -46,19 +46,27 @@ const DefaultSentTTL = 30 * 24 * time.Hour
 //     of what it sent. A failure, an ErrOutcomeUnknown or a skip records
 //     nothing.
 //   - When the store fails (Get, Put or Sync returns an error), the contact
-//     is sent whole (never skipped on doubt) and AlertSentStoreUnavailable
-//     is raised once. A failure while forgetting may leave a record saying
-//     SFMC holds a value it no longer does: after that alert, make the next
-//     run resend everything (ResendAll; the CLI's --full).
+//     is sent whole (never skipped on doubt), AlertSentStoreUnavailable is
+//     raised once, and after the outcome the key's record is replaced (by
+//     what SFMC confirmed, else by the record without what was sent), so a
+//     store that comes back is right again. A store that stays down may
+//     keep a record saying SFMC holds a value it no longer does: after that
+//     alert, make the next run resend everything (ResendAll; the CLI's
+//     --full).
+//
+// One Upserter per contact key at a time: two Upserters (two pods sharing
+// a redisstore.SentStore) writing the same key at once could each record
+// its own value last. Shard a fleet's input by contact key.
 //
 // A 64-bit fingerprint makes a wrong skip as likely as two different values
 // of an attribute hashing alike: about one in 10^19 per changed value.
 type SentStore interface {
 	// Get returns the record stored for key, or nil and no error when
-	// there is none.
+	// there is none. The caller does not modify it.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// Put stores record for key, replacing what was there; an empty
-	// record deletes it.
+	// record deletes it. The caller does not modify record afterwards,
+	// so a store may keep it as it is.
 	Put(ctx context.Context, key string, record []byte) error
 }
 
@@ -96,12 +104,14 @@ func (s *memoryStore) Put(_ context.Context, key string, record []byte) error {
 		delete(s.m, key)
 		return nil
 	}
-	s.m[key] = append([]byte(nil), record...)
+	s.m[key] = record // the caller does not modify it (see SentStore.Put)
 	return nil
 }
 
 // sentRecordVersion is the first byte of a record.
-const sentRecordVersion = 1
+// Version 2: strings fingerprinted behind a NUL, set names length-prefixed.
+// A record of another version is read as none (its contact is sent whole).
+const sentRecordVersion = 2
 
 // sentAttr is one confirmed attribute value in a record.
 type sentAttr struct {
@@ -171,19 +181,28 @@ func fnvString(h uint64, s string) uint64 {
 	return h
 }
 
-// attrFingerprint identifies an attribute by its set and name.
+// attrFingerprint identifies an attribute by its set and name: the set's
+// length in 8 bytes, the set, the name (so that no set and name pair reads
+// as another, whatever bytes they hold).
 func attrFingerprint(set, name string) uint64 {
-	return fnvString(fnvString(fnvString(fnvOffset64, set), "\x00"), name)
+	h := uint64(fnvOffset64)
+	n := uint64(len(set))
+	for i := range 8 {
+		h ^= (n >> (8 * i)) & 0xff
+		h *= fnvPrime64
+	}
+	return fnvString(fnvString(h, set), name)
 }
 
 // valueFingerprint identifies a value by its JSON text: the string "1" and
-// the number 1 differ, as they do on the wire. A string is hashed as a
-// quote and its bytes, which identifies its JSON text just as well (the
-// encoding is one to one, and no other value's JSON starts with a quote)
-// without encoding it.
+// the number 1 differ, as they do on the wire. A plain string is hashed as
+// a NUL and its bytes, without encoding it: no JSON text starts with a NUL,
+// so it cannot read as another value (a named string type or a
+// json.Marshaler goes through its JSON, and its fingerprint differs from
+// the plain string's: at worst one needless send).
 func valueFingerprint(v any) (uint64, error) {
 	if s, ok := v.(string); ok {
-		return fnvString(fnvString(fnvOffset64, `"`), s), nil
+		return fnvString(fnvString(fnvOffset64, "\x00"), s), nil
 	}
 	b, err := valueJSON(v)
 	if err != nil {
@@ -199,33 +218,48 @@ type changeSet struct {
 	fps     []sentAttr // fingerprints of send, in order
 	record  sentRecord // the stored record, still-valid entries only
 	skipped int        // attributes SFMC holds already
-	doubt   bool       // some attribute to send had a record: forget it first
+	doubt   bool       // an attribute to send has an entry for another value: forget it first
+	// replace: the stored record could not be read or changed (the store
+	// failed), so it may be stale: after the outcome it is replaced, by
+	// the confirmed record on success, else by the record without what was
+	// sent.
+	replace bool
 }
 
 // changes compares c's attributes (the last value of each) with rec.
-// Entries older than ttl (before now) are not trusted; all sends every
-// attribute but keeps the record for the confirmation.
+// Entries older than ttl (before now) are not trusted, but an attribute
+// about to be sent with another value than any entry of its own, expired
+// or not, is in doubt (forgotten before the send: an expired entry must
+// not be trusted again later, by a longer SentTTL, after a send that
+// applied without a confirmation). all sends every attribute but keeps the
+// record for the confirmation.
 func changes(c Contact, rec sentRecord, now time.Time, ttl time.Duration, all bool) (changeSet, error) {
-	cs := changeSet{}
+	attrs := lastValues(c.Attributes)
+	cs := changeSet{send: make([]AttributeValue, 0, len(attrs)), fps: make([]sentAttr, 0, len(attrs))}
 	oldest := now.Add(-ttl).Unix()
+	if len(rec) > 0 {
+		cs.record = make(sentRecord, 0, len(rec))
+	}
 	for _, e := range rec {
 		if int64(e.at) >= oldest {
 			cs.record = append(cs.record, e)
 		}
 	}
-	attrs := lastValues(c.Attributes)
 	for _, a := range attrs {
 		id := attrFingerprint(a.Set, a.Name)
 		v, err := valueFingerprint(a.Value)
 		if err != nil {
 			return changeSet{}, err
 		}
-		i := cs.record.find(id)
-		if !all && i >= 0 && cs.record[i].value == v {
-			cs.skipped++
-			continue
+		same := false
+		if i := cs.record.find(id); i >= 0 && cs.record[i].value == v {
+			if !all {
+				cs.skipped++
+				continue
+			}
+			same = true // sent again as SFMC confirmed it: nothing in doubt
 		}
-		if i >= 0 {
+		if !same && rec.find(id) >= 0 {
 			cs.doubt = true
 		}
 		cs.send = append(cs.send, a)
@@ -277,7 +311,12 @@ func (cs changeSet) without() sentRecord {
 
 // confirmed returns the record with fps added as confirmed at now.
 func (cs changeSet) confirmed(now time.Time) sentRecord {
-	out := cs.without()
+	out := make(sentRecord, 0, len(cs.record)+len(cs.fps))
+	for _, e := range cs.record {
+		if !containsAttr(cs.fps, e.attr) {
+			out = append(out, e)
+		}
+	}
 	at := uint32(now.Unix())
 	for _, f := range cs.fps {
 		f.at = at

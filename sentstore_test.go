@@ -281,3 +281,127 @@ func TestSentStoreSyncsForgetsBeforeSending(t *testing.T) {
 		assert.Contains(t, alerts[0].Message, "resend everything")
 	})
 }
+
+// flakyStore fails its next failGets Gets and failPuts Puts, then works.
+type flakyStore struct {
+	sfmc.SentStore
+	mu                 sync.Mutex
+	failGets, failPuts int
+}
+
+func (f *flakyStore) Get(ctx context.Context, k string) ([]byte, error) {
+	f.mu.Lock()
+	fail := f.failGets > 0
+	f.failGets--
+	f.mu.Unlock()
+	if fail {
+		return nil, errors.New("redis timeout")
+	}
+	return f.SentStore.Get(ctx, k)
+}
+
+func (f *flakyStore) Put(ctx context.Context, k string, r []byte) error {
+	f.mu.Lock()
+	fail := f.failPuts > 0
+	f.failPuts--
+	f.mu.Unlock()
+	if fail {
+		return errors.New("redis timeout")
+	}
+	return f.SentStore.Put(ctx, k, r)
+}
+
+// A store that fails for a moment (its Get, or the forget before a
+// change) leaves no stale record once it works again: the record is
+// replaced after the outcome, so going back to the old value is sent.
+func TestSentStoreTransientFailureLeavesNoStaleRecord(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name               string
+		failGets, failPuts int
+		failSend           bool
+	}{
+		{name: "get fails, send succeeds", failGets: 1},
+		{name: "forget fails, send succeeds", failPuts: 1},
+		{name: "get fails, send fails", failGets: 1, failSend: true},
+		{name: "forget fails, send fails", failPuts: 1, failSend: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := sfmctest.NewServer()
+			t.Cleanup(srv.Close)
+			c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithRateLimit(1e5, 100))...)
+			require.NoError(t, err)
+			mem := sfmc.NewMemoryStore()
+			runWithStore(t, c, mem, sfmc.UpserterConfig{}, storeContact("A", "Ann", "Lee"))
+
+			store := &flakyStore{SentStore: mem, failGets: tt.failGets, failPuts: tt.failPuts}
+			if tt.failSend {
+				srv.FailNext(1, sfmctest.FaultDropAfterWrite) // applied, no answer
+			}
+			var alerts []sfmc.Alert
+			out := runWithStore(t, c, store, sfmc.UpserterConfig{MaxAttempts: 1, OnAlert: func(a sfmc.Alert) { alerts = append(alerts, a) }},
+				storeContact("A", "Anna", "Lee"))
+			assert.Equal(t, tt.failSend, out["A"].Err != nil, "%v", out["A"].Err)
+			require.Len(t, alerts, 1)
+			assert.Equal(t, sfmc.AlertSentStoreUnavailable, alerts[0].Kind)
+
+			out = runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Ann", "Lee"))
+			assert.False(t, out["A"].Skipped, "SFMC holds Anna (or may): Ann is sent")
+			got, ok := srv.Contact("A")
+			require.True(t, ok)
+			assert.Equal(t, "Ann", got.Sets["Email Demographics"]["First Name"])
+		})
+	}
+}
+
+// An entry past SentTTL is still forgotten before its attribute is sent
+// with another value: a later run with a longer SentTTL must not trust it.
+func TestSentStoreForgetsExpiredEntries(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ft := newFakeTenant(time.Millisecond, 0, 0)
+		var fail sync.Mutex
+		failing := false
+		ft.answer = func(time.Time, int64) (int, string) {
+			fail.Lock()
+			defer fail.Unlock()
+			if failing {
+				return 500, `{"message":"boom"}`
+			}
+			return 0, ""
+		}
+		c := fakeClient(t, ft)
+		store := sfmc.NewMemoryStore()
+		runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Ann", "Lee"))
+		time.Sleep(2 * time.Hour)
+
+		fail.Lock()
+		failing = true // SFMC may have applied it: the answer says nothing
+		fail.Unlock()
+		out := runWithStore(t, c, store, sfmc.UpserterConfig{SentTTL: time.Hour, MaxAttempts: 1}, storeContact("A", "Anna", "Lee"))
+		require.Error(t, out["A"].Err)
+		fail.Lock()
+		failing = false
+		fail.Unlock()
+
+		out = runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Ann", "Lee"))
+		assert.False(t, out["A"].Skipped, "the expired entry for Ann was forgotten before Anna was sent")
+	})
+}
+
+// ResendAll sends values SFMC confirmed without forgetting them first
+// (nothing is in doubt): no Put before the send.
+func TestSentStoreResendAllDoesNotForget(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ft := newFakeTenant(time.Millisecond, 0, 0)
+		store := &syncingStore{SentStore: sfmc.NewMemoryStore()}
+		ft.answer = func(time.Time, int64) (int, string) { store.event("send"); return 0, "" }
+		c := fakeClient(t, ft)
+		runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Ann", "Lee"))
+		store.take()
+		runWithStore(t, c, store, sfmc.UpserterConfig{ResendAll: true}, storeContact("A", "Ann", "Lee"))
+		assert.Equal(t, []string{"send", "put A"}, store.take())
+	})
+}

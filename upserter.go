@@ -733,34 +733,48 @@ func (u *Upserter) attempt(e *entry) {
 	u.sched.retry(e)
 }
 
-// changes asks the SentStore what of e's contact SFMC holds already. It
-// returns nil when the store failed (the contact is then sent whole), and
-// forgets the stored fingerprints of the attributes about to change.
+// changes asks the SentStore what of e's contact SFMC holds already, and
+// forgets the stored fingerprints of the attributes about to change. When
+// the store fails the contact is sent whole, and its record replaced after
+// the outcome (changeSet.replace). It returns nil only for a contact it
+// cannot fingerprint (validated by Add: cannot happen).
 func (u *Upserter) changes(e *entry) *changeSet {
 	key := e.contact.Key
 	raw, err := u.cfg.SentStore.Get(u.ctx, key)
 	if err != nil {
 		u.storeFailed(sentStoreErr("get", err))
-		return nil
+		return u.whole(e, nil)
 	}
-	cs, err := changes(e.contact, decodeSentRecord(raw), time.Now(), u.cfg.SentTTL, u.cfg.ResendAll)
+	rec := decodeSentRecord(raw)
+	cs, err := changes(e.contact, rec, time.Now(), u.cfg.SentTTL, u.cfg.ResendAll)
 	if err != nil {
 		return nil
 	}
-	u.skippedAttrs.Add(int64(cs.skipped))
 	if cs.doubt && len(cs.send) > 0 {
 		// Until SFMC confirms the new values, the old ones are in doubt:
 		// a failure that applied them must not leave them "confirmed".
 		if err := u.putRecord(key, cs.without()); err != nil {
-			return nil
+			return u.whole(e, rec)
 		}
 		if sy, ok := u.cfg.SentStore.(SentStoreSyncer); ok {
 			if err := sy.Sync(u.ctx); err != nil {
 				u.storeFailed(sentStoreErr("sync", err))
-				return nil
+				return u.whole(e, rec)
 			}
 		}
 	}
+	u.skippedAttrs.Add(int64(cs.skipped))
+	return &cs
+}
+
+// whole returns the change set of a contact sent whole because the store
+// failed: every attribute, the record to replace after the outcome.
+func (u *Upserter) whole(e *entry, rec sentRecord) *changeSet {
+	cs, err := changes(e.contact, rec, time.Now(), u.cfg.SentTTL, true)
+	if err != nil {
+		return nil
+	}
+	cs.replace = true
 	return &cs
 }
 
@@ -769,9 +783,17 @@ func (u *Upserter) confirm(key string, cs *changeSet) {
 	_ = u.putRecord(key, cs.confirmed(time.Now()))
 }
 
+// unconfirmed updates the record of a contact that was not confirmed when
+// its record may be stale (the store failed before the send): without what
+// was sent, which SFMC may or may not hold.
+func (u *Upserter) unconfirmed(key string, cs *changeSet) {
+	if cs != nil && cs.replace {
+		_ = u.putRecord(key, cs.without())
+	}
+}
+
 func (u *Upserter) putRecord(key string, r sentRecord) error {
-	rec := r.encode()
-	err := u.cfg.SentStore.Put(u.ctx, key, rec)
+	err := u.cfg.SentStore.Put(u.ctx, key, r.encode())
 	if err != nil {
 		u.storeFailed(sentStoreErr("put", err))
 	}
@@ -779,6 +801,9 @@ func (u *Upserter) putRecord(key string, r sentRecord) error {
 }
 
 func (u *Upserter) storeFailed(err error) {
+	if u.ctx.Err() != nil {
+		return // Close gave up: the store fails because the run ends
+	}
 	u.alerts.raise(Alert{Kind: AlertSentStoreUnavailable, Err: err,
 		Message: "the sent store failed: contacts it cannot check are sent whole, and what SFMC confirms may not be remembered; " +
 			"it may also keep values SFMC no longer holds, so resend everything next time (ResendAll, sfmc push --full): " + err.Error()}, 0)
@@ -825,6 +850,9 @@ func (u *Upserter) finalErr(e *entry, err error) error {
 
 // end reports e's outcome and frees its slot and key.
 func (u *Upserter) end(e *entry, res *ContactResult, err error) {
+	if err != nil && u.cfg.SentStore != nil && e.send != nil {
+		u.unconfirmed(e.contact.Key, e.send.changes)
+	}
 	err = u.finalErr(e, err)
 	u.sched.finished(e)
 	u.deliver(e, res, err, e.send.attempts)

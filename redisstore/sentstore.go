@@ -20,7 +20,11 @@ import (
 // Every call is bounded by WithTimeout. A failed call returns an error,
 // never "no record": the Upserter then sends the contact whole and raises
 // sfmc.AlertSentStoreUnavailable. One SentStore may be shared by any number
-// of Upserters and goroutines.
+// of Upserters and goroutines, but each contact key must go through one
+// Upserter at a time (shard the fleet's input by contact key): a record is
+// read, changed and written without a lock, so two pods sending the same
+// key at once could each record their own value last, and one of them
+// would not be the value SFMC holds.
 type SentStore struct {
 	rdb     redis.UniversalClient
 	prefix  string // every key is prefix + contact key

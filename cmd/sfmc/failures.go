@@ -110,13 +110,34 @@ type failureWriter struct {
 
 // openFailures creates or truncates the failures file at path. A new file
 // is readable by its owner only (mode 0600): it holds the profiles' data.
-func openFailures(path string) (*failureWriter, error) {
+// A file that is one of notSame (compared by identity once open) is left
+// as it is, and an error says so.
+func openFailures(path string, notSame ...string) (*failureWriter, error) {
 	if path == "" {
 		return nil, errors.New("--failures: a file name is required")
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("failures file: %w", err)
+	}
+	// Compared once open, before truncating: under another name (a link, a
+	// case-insensitive file system) it may still be a file push uses.
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("failures file: %w", err)
+	}
+	for _, other := range notSame {
+		if ot, err := os.Stat(other); err == nil && os.SameFile(st, ot) {
+			_ = f.Close()
+			return nil, fmt.Errorf("--failures %s is the file %s: name another file", path, other)
+		}
+	}
+	if st.Mode().IsRegular() { // a device (/dev/null) has nothing to truncate
+		if err := f.Truncate(0); err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("failures file: %w", err)
+		}
 	}
 	fw := &failureWriter{path: path, f: f}
 	fw.enc = json.NewEncoder(&fw.buf)

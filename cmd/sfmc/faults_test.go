@@ -25,10 +25,11 @@ import (
 //   - a record in the failures file is not stored, unless its error says
 //     SFMC may have applied it (an attempt got no answer).
 //
-// Every run has a --state file (issue 16), and a second run with the same
-// input and state, under the same faults, follows the first: it skips
-// exactly the records the first upserted (sends none of them) and settles
-// the rest, with the same accounting.
+// Every run has a --state file (issue 16), and two more runs follow the
+// first under the same faults: one with a third of the records changed,
+// one with the original records again. Each skips exactly the records SFMC
+// holds, sends the others, keeps the same accounting and leaves the
+// tenant holding its input's values.
 //
 // The run's table is printed in the test log.
 func TestPushFaultMatrix(t *testing.T) {
@@ -144,25 +145,41 @@ func TestPushFaultMatrix(t *testing.T) {
 				}
 				st := srv.Stats()
 
-				// The second run, same input and state: what the first
-				// upserted is skipped, never sent again.
-				args2 := append([]string{"push", "--mapping", mapping, "--workers", "8", "--failures", failures + ".2", "--json", "--rate", "100000", "--state", state}, c.args...)
-				r2 := runCLI(ctx, simEnv(srv), profilesNDJSON(t, records), args2...)
-				if c.block && r2.stdout == "" {
-					// Blocked while reading the attributes, before anything
-					// was sent: a direct call does not wait a block out.
-					assert.Equal(t, exitUsage, r2.code)
-					assert.Contains(t, r2.stderr, "50200")
-					return
+				// Then, under the same faults and with the same state: a
+				// run where every third record's first name changed, and a
+				// run with the original records again. Each skips exactly
+				// what SFMC holds, sends the rest, and leaves the tenant
+				// with the values of its input.
+				rename := func(p *demoProfile, i int) {
+					if i%3 == 0 {
+						p.first = "Changed"
+					}
 				}
-				s2 := parseSummary(t, r2.stdout)
-				assert.Equal(t, s2.Read, s2.Upserted+s2.Failed+s2.NotSent, "second run: every record read is counted once")
-				if c.block {
-					assert.LessOrEqual(t, s2.Skipped, s.Upserted)
-				} else {
-					assert.Equal(t, s.Upserted, s2.Skipped, "second run skips exactly what the first upserted: %s", r2.stderr)
-					assert.EqualValues(t, records, s2.Upserted, r2.stderr)
-					assert.Zero(t, s2.Requests, "nothing left to send")
+				more := func(input string, change func(*demoProfile, int), wantSkipped int64) (summary, bool) {
+					args := append([]string{"push", "--mapping", mapping, "--workers", "8", "--failures", failures + ".more", "--json", "--rate", "100000", "--state", state}, c.args...)
+					r := runCLI(ctx, simEnv(srv), input, args...)
+					if c.block && r.stdout == "" {
+						// Blocked while reading the attributes, before anything
+						// was sent: a direct call does not wait a block out.
+						assert.Equal(t, exitUsage, r.code)
+						assert.Contains(t, r.stderr, "50200")
+						return summary{}, false
+					}
+					s := parseSummary(t, r.stdout)
+					assert.Equal(t, s.Read, s.Upserted+s.Failed+s.NotSent, "every record read is counted once")
+					if c.block {
+						return s, false
+					}
+					assert.EqualValues(t, records, s.Upserted, r.stderr)
+					assert.Equal(t, wantSkipped, s.Skipped, r.stderr)
+					assert.GreaterOrEqual(t, s.Requests, records-s.Skipped)
+					checkTenant(t, srv, records, change)
+					return s, true
+				}
+				changed := int64(records / 3)
+				s2, ok := more(profilesWith(records, rename), rename, records-changed)
+				if ok {
+					more(profilesWith(records, nil), nil, records-changed)
 				}
 				mu.Lock()
 				table = append(table, fmt.Sprintf("%-28s %4d %7d %4d %6d %7d %8d %7d %5d %6d %8d %9d", c.name, seed, s.Read, s.Upserted, s.Failed, s.NotSent,

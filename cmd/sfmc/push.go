@@ -102,8 +102,8 @@ interrupt skips exactly what was confirmed and sends the rest. --full sends
 every contact whole for one run and refreshes the file; deleting the file
 resets it. A file that cannot be opened (in use by another push, not a
 state file) is an error before anything is sent (exit 2); a file that fails
-during the run makes push send contacts whole (a warning says so). A dry
-run does not read or change the file.
+during the run makes push send contacts whole, warn to run the next push
+with --full, and exit 1. A dry run does not read or change the file.
 
 Progress (--progress): bar draws one live line on stderr that never
 exceeds the terminal's width: percent and ETA (for a regular file, by
@@ -133,11 +133,12 @@ applied) and the contacts not yet sent are not sent. Either way the summary
 and the failures file are written, with every record not sent listed.
 
 Exit codes: 0 every record upserted; 1 some records failed or were not
-sent, the run stopped early, or it was interrupted (also while the
-attributes load); 2 usage, configuration or authentication error (also when
-SFMC refuses the credentials, the IP address or the integration in the
-middle of a run), invalid mapping, unreadable input or one in another
-format, or unwritable failures file, found before anything was sent.
+sent, the run stopped early, it was interrupted (also while the
+attributes load), or the --state file failed during the run; 2 usage,
+configuration or authentication error (also when SFMC refuses the
+credentials, the IP address or the integration in the middle of a run),
+invalid mapping, unreadable input or one in another format, or unwritable
+failures file, found before anything was sent.
 
 Examples:
   sfmc push --mapping mapping.json --input profiles.ndjson --rate 200
@@ -221,6 +222,7 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	var state *boltstore.Store
+	closed := false
 	if *statePath != "" && !*dryRun {
 		if err := checkStateFile(in, *statePath, *mappingPath, *failures); err != nil {
 			errorf(e, "push", "%v", err)
@@ -231,7 +233,11 @@ func runPush(ctx context.Context, e *env, args []string) int {
 			errorf(e, "push", "--state: %v; nothing was sent", err)
 			return exitUsage
 		}
-		defer st.Close()
+		defer func() {
+			if !closed {
+				_ = st.Close()
+			}
+		}()
 		state = st
 	}
 	if f, ok := in.(*os.File); ok {
@@ -282,7 +288,8 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		format: inFormat, dryRun: *dryRun, warnings: warnings, inputSize: inputSize,
 		progress: mode, console: con, width: terminalWidth(e), full: *full}
 	if state != nil {
-		opts.state = state
+		opts.state, opts.statePath = state, *statePath
+		opts.closeState = func() error { closed = true; return state.Close() }
 	}
 	s, err := push(ctx, c, m, pm, in, opts)
 	if err != nil {
@@ -438,6 +445,8 @@ type pushOptions struct {
 	console      *console        // stderr, shared by the progress, warnings and logs
 	width        func() int      // the terminal's width, for the progress bar (nil: 80)
 	state        sfmc.SentStore  // change-only sending (--state), or nil
+	statePath    string          // the --state file ("": none), which the failures file may not be
+	closeState   func() error    // closes state once the Upserter is done (nil: nothing to close)
 	full         bool            // --full: send everything, refresh state
 }
 
@@ -518,6 +527,7 @@ type pusher struct {
 	sources *sourceProbe // mapped sources seen in the first records (reading goroutine)
 
 	authStop    atomic.Bool // the run stopped on credentials, the IP allowlist or a rejected integration
+	stateBroken atomic.Bool // the --state file failed: the next run should be --full
 	notify      io.Writer   // warnings go there, when set
 	failOnBlock bool
 }
@@ -541,7 +551,7 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 	var err error
 	if o.failuresPath == "" && o.dryRun {
 		fails = discardFailures()
-	} else if fails, err = openFailures(o.failuresPath); err != nil {
+	} else if fails, err = openFailures(o.failuresPath, nonEmpty(o.statePath)...); err != nil {
 		return nil, err
 	}
 	hard := o.hard
@@ -658,6 +668,11 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 	drainCut := up.Close(closeCtx) != nil
 	close(ended)
 	<-watched
+	if o.closeState != nil {
+		if err := o.closeState(); err != nil {
+			p.stateFailed("the --state file failed to commit its last records: " + err.Error())
+		}
+	}
 	interrupted := ctx.Err() != nil
 	unreported := p.failUnreported()
 	if pr != nil {
@@ -676,7 +691,8 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 		inputStop:    inputStop,
 		elapsed:      time.Since(start),
 		FailuresFile: o.failuresPath, FailuresWritten: written, failuresLost: lost,
-		DryRun: o.dryRun,
+		DryRun:      o.dryRun,
+		stateFailed: p.stateBroken.Load(),
 	}
 	s.ElapsedSeconds = s.elapsed.Seconds()
 	s.Segments = make(map[string]*segmentCounts, len(p.segIDs))
@@ -1072,6 +1088,9 @@ func (p *pusher) onAlert(a sfmc.Alert) {
 			p.warn(msg)
 			return
 		}
+	case sfmc.AlertSentStoreUnavailable:
+		p.stateFailed(msg)
+		return
 	default:
 		p.warn(msg)
 		return
@@ -1081,6 +1100,26 @@ func (p *pusher) onAlert(a sfmc.Alert) {
 		p.problem = msg
 	}
 	p.problemMu.Unlock()
+}
+
+// stateFailed notes that the --state file failed: the run goes on (every
+// contact it cannot check is sent whole) but ends with exit code 1, and the
+// file may say SFMC holds values it no longer does, so the next run should
+// send everything.
+func (p *pusher) stateFailed(msg string) {
+	p.stateBroken.Store(true)
+	p.warn(msg + " — run the next push with --full")
+}
+
+// nonEmpty returns the strings of ss that are not empty.
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // warn prints a condition the run goes on through, and keeps it for the

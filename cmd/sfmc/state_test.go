@@ -3,13 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/sfmc-go/sfmc"
 	"github.com/sfmc-go/sfmc/boltstore"
 	"github.com/sfmc-go/sfmc/internal/testutil"
 	"github.com/sfmc-go/sfmc/sfmctest"
@@ -195,12 +198,35 @@ func TestPushStateErrors(t *testing.T) {
 			}
 		})
 	}
-	b, err := os.ReadFile(notAStore)
-	require.NoError(t, err)
-	assert.Equal(t, "my notes\n", string(b))
-	b, err = os.ReadFile(profiles)
-	require.NoError(t, err)
-	assert.Equal(t, profilesWith(5, nil), string(b))
+	// --failures a link to the state file that does not exist yet: found
+	// once both are open, before the failures file is truncated.
+	t.Run("the failures file through a link", func(t *testing.T) {
+		t.Parallel()
+		srv := newSim(t)
+		mapping := writeMapping(t, demoMapping())
+		d := t.TempDir()
+		state, link := filepath.Join(d, "state.db"), filepath.Join(d, "failures.ndjson")
+		require.NoError(t, os.Symlink(state, link))
+		r := runCLI(context.Background(), simEnv(srv), "", "push", "--mapping", mapping, "--input", profiles, "--json",
+			"--state", state, "--failures", link)
+		assert.Equal(t, exitUsage, r.code, r.stderr)
+		assert.Contains(t, r.stderr, "is the file "+state)
+		st, err := boltstore.Open(state)
+		require.NoError(t, err, "the state file is intact")
+		require.NoError(t, st.Close())
+		for _, req := range srv.Requests() {
+			assert.NotEqual(t, "PATCH", req.Method, "nothing is sent")
+		}
+	})
+	// After the parallel subtests: the files they were given are intact.
+	t.Cleanup(func() {
+		b, err := os.ReadFile(notAStore)
+		require.NoError(t, err)
+		assert.Equal(t, "my notes\n", string(b))
+		b, err = os.ReadFile(profiles)
+		require.NoError(t, err)
+		assert.Equal(t, profilesWith(5, nil), string(b))
+	})
 }
 
 // A dry run neither reads nor creates the state file.
@@ -232,22 +258,8 @@ func TestPushStateCrashResume(t *testing.T) {
 	args := []string{"push", "--mapping", mapping, "--input", input, "--workers", "4", "--rate", "150",
 		"--failures", filepath.Join(dir, "failures.ndjson"), "--progress", "off", "--state", state}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPushProcess$")
-	env := simEnv(srv)
-	cmd.Env = append(os.Environ(), "SFMC_TEST_PUSH_ARGS="+strings.Join(args, "\x1f"))
-	for _, k := range []string{envSubdomain, envClientID, envClientSecret, envAuthURL, envRESTURL} {
-		cmd.Env = append(cmd.Env, k+"="+env(k))
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
 	stored := func() int { return len(srv.Contacts()) }
-	if !testutil.WaitFor(30*time.Second, 5*time.Millisecond, func() bool { return stored() >= n/4 }) {
-		_ = cmd.Process.Kill()
-		t.Fatalf("the push did not get far: %d stored; %s", stored(), stderr.String())
-	}
-	require.NoError(t, cmd.Process.Kill())
-	_ = cmd.Wait()
+	killMidRun(t, srv, args, func() bool { return stored() >= n/4 })
 	require.Less(t, stored(), n, "killed mid-run")
 
 	// What the state recorded before the crash: each of those is stored.
@@ -279,6 +291,80 @@ func TestPushStateCrashResume(t *testing.T) {
 	checkTenant(t, srv, n, nil)
 }
 
+// killMidRun runs push with args in a child process against srv, kills it
+// (SIGKILL) once until reports true, and waits for the requests it had in
+// flight to end at srv (each waits the simulator's latency).
+func killMidRun(t *testing.T, srv *sfmctest.Server, args []string, until func() bool) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperPushProcess$")
+	env := simEnv(srv)
+	cmd.Env = append(os.Environ(), "SFMC_TEST_PUSH_ARGS="+strings.Join(args, "\x1f"))
+	for _, k := range []string{envSubdomain, envClientID, envClientSecret, envAuthURL, envRESTURL} {
+		cmd.Env = append(cmd.Env, k+"="+env(k))
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	if !testutil.WaitFor(30*time.Second, 5*time.Millisecond, until) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("the push did not get far enough: %s", stderr.String())
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	last := -1
+	require.True(t, testutil.WaitFor(10*time.Second, 100*time.Millisecond, func() bool {
+		cur := patches(srv)
+		settled := cur == last
+		last = cur
+		return settled
+	}))
+}
+
+// Issue 16: a push changing values is killed mid-run; a rerun with the
+// values as they were before must restore them all, although the state
+// had them confirmed: each was forgotten (durably) before its change was
+// sent, so none is wrongly skipped.
+func TestPushStateCrashWhileChanging(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	const n = 600
+	srv := newSim(t, sfmctest.WithLatency(10*time.Millisecond))
+	mapping := writeMapping(t, demoMapping())
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.db")
+	original := writeFile(t, "original.ndjson", profilesWith(n, nil))
+	rename := func(p *demoProfile, _ int) { p.first = "Changed" }
+	changed := writeFile(t, "changed.ndjson", profilesWith(n, rename))
+	args := func(input string) []string {
+		return []string{"push", "--mapping", mapping, "--input", input, "--workers", "4", "--rate", "150",
+			"--failures", filepath.Join(dir, "failures.ndjson"), "--progress", "off", "--state", state}
+	}
+	r := runCLI(context.Background(), simEnv(srv), "", append(args(original), "--rate", "100000", "--workers", "16")...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+
+	changedNow := func() int {
+		k := 0
+		for _, c := range srv.Contacts() {
+			if c.Sets["Email Demographics"]["First Name"] == "Changed" {
+				k++
+			}
+		}
+		return k
+	}
+	killMidRun(t, srv, args(changed), func() bool { return changedNow() >= n/4 })
+	require.Less(t, changedNow(), n, "killed mid-run")
+	t.Logf("killed after %d of %d contacts changed", changedNow(), n)
+
+	r = runCLI(context.Background(), simEnv(srv), "", append(args(original), "--json")...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	s := parseSummary(t, r.stdout)
+	assert.Positive(t, s.Requests, "the changed contacts are sent back")
+	checkTenant(t, srv, n, nil)
+}
+
 // TestHelperPushProcess is the child process of TestPushStateCrashResume.
 func TestHelperPushProcess(t *testing.T) {
 	args := os.Getenv("SFMC_TEST_PUSH_ARGS")
@@ -287,4 +373,66 @@ func TestHelperPushProcess(t *testing.T) {
 	}
 	code := run(context.Background(), strings.Split(args, "\x1f"), os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	os.Exit(code)
+}
+
+// brokenStore works for its first n Puts, then fails every call.
+type brokenStore struct {
+	sfmc.SentStore
+	mu   sync.Mutex
+	left int
+}
+
+func (b *brokenStore) fail() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.left <= 0 {
+		return errors.New("disk I/O error")
+	}
+	return nil
+}
+
+func (b *brokenStore) Get(ctx context.Context, k string) ([]byte, error) {
+	if err := b.fail(); err != nil {
+		return nil, err
+	}
+	return b.SentStore.Get(ctx, k)
+}
+
+func (b *brokenStore) Put(ctx context.Context, k string, r []byte) error {
+	if err := b.fail(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.left--
+	b.mu.Unlock()
+	return b.SentStore.Put(ctx, k, r)
+}
+
+// A state that fails during the run: every record is still upserted (sent
+// whole), the summary warns to run the next push with --full, and the exit
+// code is 1 so that a scheduler notices.
+func TestPushStateFailsMidRun(t *testing.T) {
+	t.Parallel()
+	const n = 100
+	srv := newSim(t)
+	c, err := sfmc.NewClient(srv.Config(), append(srv.ClientOptions(), sfmc.WithRateLimit(1e5, 100))...)
+	require.NoError(t, err)
+	m := demoMapping()
+	cat, err := c.AttributeSets.Catalog(context.Background())
+	require.NoError(t, err)
+	pm, err := m.Compile(cat)
+	require.NoError(t, err)
+	closed := false
+	s, err := push(context.Background(), c, m, pm, strings.NewReader(profilesWith(n, nil)), pushOptions{
+		workers: 4, failuresPath: filepath.Join(t.TempDir(), "f.ndjson"),
+		state: &brokenStore{SentStore: sfmc.NewMemoryStore(), left: 30}, closeState: func() error { closed = true; return nil },
+	})
+	require.NoError(t, err)
+	assert.True(t, closed, "the state is closed after the Upserter")
+	assert.EqualValues(t, n, s.Upserted)
+	assert.EqualValues(t, n, s.Requests, "every record sent")
+	assert.False(t, s.ok(), "exit code 1")
+	require.NotEmpty(t, s.Warnings)
+	assert.Contains(t, strings.Join(s.Warnings, "\n"), "run the next push with --full")
+	checkTenant(t, srv, n, nil)
 }

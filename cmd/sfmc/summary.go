@@ -62,6 +62,7 @@ type summary struct {
 	failuresLost int64    // records that could not be written to the failures file
 	authStop     bool     // stopped on credentials, the IP allowlist or a rejected integration (exit 2)
 	inputStop    bool     // stopped because the input is not in the format read (exit 2)
+	stateFailed  bool     // the --state file failed during the run (exit 1: the next run should be --full)
 }
 
 // segmentCounts counts the statuses of one segment among upserted records.
@@ -73,7 +74,7 @@ type segmentCounts struct {
 
 // ok reports whether the run was all good (exit code 0).
 func (s *summary) ok() bool {
-	return s.Failed == 0 && s.NotSent == 0 && !s.Interrupted && s.StopReason == nil && s.failuresLost == 0
+	return s.Failed == 0 && s.NotSent == 0 && !s.Interrupted && s.StopReason == nil && s.failuresLost == 0 && !s.stateFailed
 }
 
 // writeJSON prints the summary as one JSON document.

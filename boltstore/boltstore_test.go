@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sfmc-go/sfmc"
 	"github.com/sfmc-go/sfmc/boltstore"
@@ -255,4 +257,38 @@ func TestManyPuts(t *testing.T) {
 	got, err := s.Len()
 	require.NoError(t, err)
 	assert.Equal(t, n, got)
+}
+
+// Puts and Syncs from many goroutines, and a Close in the middle of them:
+// nothing hangs, and every call after the Close fails plainly.
+func TestCloseWhileSyncing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "state.db"))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	var synced atomic.Int64
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				if err := s.Put(ctx, fmt.Sprintf("K-%d-%d", w, i), []byte{1}); err != nil {
+					return
+				}
+				if err := s.Sync(ctx); err != nil {
+					return
+				}
+				synced.Add(1)
+			}
+		})
+	}
+	require.Eventually(t, func() bool { return synced.Load() > 100 }, 10*time.Second, time.Millisecond)
+	require.NoError(t, s.Close())
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Puts or Syncs hang after Close")
+	}
+	require.Error(t, s.Put(ctx, "after", []byte{1}))
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/state.sh — measures change-only sending (push --state, issue 16)
 # against "sfmc simulator" in its own process:
-#   1. PROFILES demo profiles pushed without a state file (the baseline);
+#   1. PROFILES demo profiles pushed without a state file (the baseline,
+#      before and after step 2);
 #   2. pushed with a new state file (the first run: every contact sent and
 #      recorded);
 #   3. pushed again with it (nothing changed: no contact request);
@@ -72,8 +73,11 @@ PY
 }
 
 echo "pushing $profiles profiles to the simulator at 127.0.0.1:$port (16 workers)..."
+# The baseline before and after the first run with a state: their spread is
+# the machine's noise, against which to read the state's cost.
 run "no state" "$tmp/profiles.ndjson"
 run "state, first run" "$tmp/profiles.ndjson" --state "$tmp/state.db"
+run "no state, again" "$tmp/profiles.ndjson"
 run "state, second run (no change)" "$tmp/profiles.ndjson" --state "$tmp/state.db"
 run "state, 5% changed" "$tmp/changed.ndjson" --state "$tmp/state.db"
 size=$(stat -c %s "$tmp/state.db")

@@ -204,16 +204,9 @@ func (s *Store) Put(ctx context.Context, key string, record []byte) error {
 		if len(s.pending) < maxPending {
 			break
 		}
-		ch := s.committed
-		s.mu.Unlock()
-		s.signal()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			s.mu.Lock()
-			return ctx.Err()
+		if err := s.waitCommit(ctx); err != nil {
+			return err
 		}
-		s.mu.Lock()
 	}
 	s.pending[key] = v
 	if len(s.pending) >= MaxBatch {
@@ -237,18 +230,27 @@ func (s *Store) Sync(ctx context.Context) error {
 		return s.err
 	}
 	for s.done < target && s.err == nil {
-		ch := s.committed
-		s.mu.Unlock()
-		s.signal()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			s.mu.Lock()
-			return ctx.Err()
+		if err := s.waitCommit(ctx); err != nil {
+			return err
 		}
-		s.mu.Lock()
 	}
 	return s.err
+}
+
+// waitCommit asks the writer for a commit and waits for the next one to
+// end, or for ctx. s.mu is held on entry and on return, released while it
+// waits.
+func (s *Store) waitCommit(ctx context.Context) error {
+	ch := s.committed
+	s.mu.Unlock()
+	defer s.mu.Lock()
+	s.signal()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // usable returns why the store cannot take a Put (s.mu held).

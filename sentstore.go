@@ -35,8 +35,9 @@ const DefaultSentTTL = 30 * 24 * time.Hour
 //   - Before a contact's first attempt it reads the key's record and drops
 //     every attribute whose value SFMC confirmed (same fingerprint,
 //     confirmed within SentTTL). When nothing is left, no request is sent:
-//     the Outcome says Skipped. PATCH merges per attribute, so sending only
-//     what changed is correct.
+//     the Outcome says Skipped (a contact with no attributes at all is
+//     always sent: its key alone creates it). PATCH merges per attribute,
+//     so sending only what changed is correct.
 //   - Before sending a changed attribute that has a record, it forgets that
 //     attribute (until SFMC confirms the new value, the old one is in
 //     doubt), and when the store is a SentStoreSyncer waits for Sync: the

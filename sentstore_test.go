@@ -405,3 +405,21 @@ func TestSentStoreResendAllDoesNotForget(t *testing.T) {
 		assert.Equal(t, []string{"send", "put A"}, store.take())
 	})
 }
+
+// A contact with no attributes holds nothing SFMC could have confirmed:
+// with a store it is still sent (a PATCH with its key alone creates it),
+// every time, never skipped.
+func TestSentStoreSendsContactsWithoutAttributes(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		ft := newFakeTenant(time.Millisecond, 0, 0)
+		c := fakeClient(t, ft)
+		store := sfmc.NewMemoryStore()
+		for range 2 {
+			out := runWithStore(t, c, store, sfmc.UpserterConfig{}, sfmc.Contact{Key: "bare"})
+			assert.False(t, out["bare"].Skipped)
+			assert.Equal(t, 1, out["bare"].Attempts)
+		}
+		assert.Equal(t, int64(2), ft.requests())
+	})
+}

@@ -632,7 +632,7 @@ func (u *Upserter) attempt(e *entry) {
 		c := e.contact
 		if u.cfg.SentStore != nil {
 			cs := u.changes(e)
-			if cs != nil && len(cs.send) == 0 {
+			if cs != nil && len(cs.send) == 0 && cs.skipped > 0 { // SFMC holds every value (a contact without any is sent)
 				u.skip(e)
 				return
 			}

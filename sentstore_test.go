@@ -250,8 +250,8 @@ func (s *syncingStore) take() []string {
 
 // A store that batches its writes (SentStoreSyncer) is synced after a
 // changed value is forgotten and before it is sent; a first send and a
-// confirmation are not waited for. A Sync that fails sends the contact
-// whole, with the alert.
+// confirmation are not waited for, nor a value resent unchanged
+// (ResendAll). A Sync that fails sends the contact whole, with the alert.
 func TestSentStoreSyncsForgetsBeforeSending(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
@@ -266,6 +266,11 @@ func TestSentStoreSyncsForgetsBeforeSending(t *testing.T) {
 
 		runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Anna", "Lee"))
 		assert.Equal(t, []string{"put A", "sync", "send", "put A"}, store.take(), "forget, Sync, then send")
+
+		// ResendAll sends what SFMC confirmed again: nothing is in doubt,
+		// nothing is forgotten first.
+		runWithStore(t, c, store, sfmc.UpserterConfig{ResendAll: true}, storeContact("A", "Anna", "Lee"))
+		assert.Equal(t, []string{"send", "put A"}, store.take(), "ResendAll forgets nothing it resends unchanged")
 
 		store.syncErr = errors.New("fsync failed")
 		var alerts []sfmc.Alert
@@ -387,22 +392,6 @@ func TestSentStoreForgetsExpiredEntries(t *testing.T) {
 
 		out = runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Ann", "Lee"))
 		assert.False(t, out["A"].Skipped, "the expired entry for Ann was forgotten before Anna was sent")
-	})
-}
-
-// ResendAll sends values SFMC confirmed without forgetting them first
-// (nothing is in doubt): no Put before the send.
-func TestSentStoreResendAllDoesNotForget(t *testing.T) {
-	t.Parallel()
-	synctest.Test(t, func(t *testing.T) {
-		ft := newFakeTenant(time.Millisecond, 0, 0)
-		store := &syncingStore{SentStore: sfmc.NewMemoryStore()}
-		ft.answer = func(time.Time, int64) (int, string) { store.event("send"); return 0, "" }
-		c := fakeClient(t, ft)
-		runWithStore(t, c, store, sfmc.UpserterConfig{}, storeContact("A", "Ann", "Lee"))
-		store.take()
-		runWithStore(t, c, store, sfmc.UpserterConfig{ResendAll: true}, storeContact("A", "Ann", "Lee"))
-		assert.Equal(t, []string{"send", "put A"}, store.take())
 	})
 }
 

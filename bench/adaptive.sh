@@ -13,17 +13,8 @@ rates=${1:-"50 150 400"}
 latencies=${2:-"0ms 150ms"}
 secs=${3:-40}
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-sim_pid=""
-stop_sim() {
-	if [ -n "$sim_pid" ]; then
-		kill -INT "$sim_pid" 2>/dev/null || true
-		wait "$sim_pid" 2>/dev/null || true
-		sim_pid=""
-	fi
-}
-trap 'stop_sim; rm -rf "$tmp"' EXIT INT TERM
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 echo "building sfmc..."
 (cd "$root" && go build -o "$tmp/sfmc" ./cmd/sfmc)
@@ -34,19 +25,11 @@ run() { # R LATENCY [PUSH ARGS...]
 	local n
 	n=$(awk -v r="$r" -v s="$secs" 'BEGIN { printf "%d", r*s }')
 	"$tmp/sfmc" demo --profiles "$n" --write-mapping "$tmp/mapping.json" --write-profiles "$tmp/profiles.ndjson" >/dev/null
-	local port
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-	"$tmp/sfmc" simulator --addr "127.0.0.1:$port" --rate "$r" --latency "$lat" >"$tmp/sim.out" 2>&1 &
-	sim_pid=$!
-	for _ in $(seq 1 100); do
-		grep -q "serving until" "$tmp/sim.out" 2>/dev/null && break
-		sleep 0.05
-	done
-	eval "$(grep '^export ' "$tmp/sim.out")"
+	start_simulator --rate "$r" --latency "$lat"
 	set +e
 	"$tmp/sfmc" push --mapping "$tmp/mapping.json" --input "$tmp/profiles.ndjson" --failures "$tmp/failures.ndjson" --json "$@" >"$tmp/summary.json" 2>"$tmp/push.err"
 	set -e
-	stop_sim
+	stop_simulator
 	python3 - "$r" "$lat" "$*" "$tmp/summary.json" <<'PY'
 import json, sys
 r, lat, args, path = float(sys.argv[1]), sys.argv[2], sys.argv[3] or "(no rate)", sys.argv[4]

@@ -13,28 +13,13 @@ workers=${2:-16}
 latency=${3:-2ms}
 rounds=${4:-3}
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-sim_pid=""
-cleanup() {
-	if [ -n "$sim_pid" ]; then
-		kill -INT "$sim_pid" 2>/dev/null || true
-		wait "$sim_pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+need_gnu_time bench/compare.sh
 
 (cd "$root" && go build -o "$tmp/sfmc" ./cmd/sfmc && go build -o "$tmp/bare" ./bench/bare)
 "$tmp/sfmc" demo --profiles "$profiles" --write-mapping "$tmp/mapping.json" --write-profiles "$tmp/profiles.ndjson" >/dev/null
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-"$tmp/sfmc" simulator --addr "127.0.0.1:$port" --latency "$latency" >"$tmp/sim.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 1 100); do
-	grep -q "serving until" "$tmp/sim.out" 2>/dev/null && break
-	sleep 0.05
-done
-eval "$(grep '^export ' "$tmp/sim.out")"
+start_simulator --latency "$latency"
 
 cpu() { # the user+sys seconds in a GNU time -v report
 	awk -F': ' '/User time \(seconds\)/ {u=$2} /System time \(seconds\)/ {s=$2} END {print u+s}' "$1"

@@ -20,22 +20,9 @@ set -euo pipefail
 profiles=${1:-100000}
 store=${2:-1000000}
 
-if ! /usr/bin/time -v true >/dev/null 2>&1; then
-	echo "bench/state.sh: GNU time is needed at /usr/bin/time (Debian/Ubuntu: sudo apt-get install time)" >&2
-	exit 2
-fi
-
-root=$(cd "$(dirname "$0")/.." && pwd)
-tmp=$(mktemp -d)
-sim_pid=""
-cleanup() {
-	if [ -n "$sim_pid" ]; then
-		kill -INT "$sim_pid" 2>/dev/null || true
-		wait "$sim_pid" 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
+need_gnu_time bench/state.sh
 
 echo "building sfmc and statefill..."
 (cd "$root" && go build -o "$tmp/sfmc" ./cmd/sfmc && go build -o "$tmp/statefill" ./bench/statefill)
@@ -43,15 +30,7 @@ echo "building sfmc and statefill..."
 "$tmp/sfmc" demo --profiles "$profiles" --write-mapping "$tmp/mapping.json" --write-profiles "$tmp/profiles.ndjson" >/dev/null
 awk 'NR % 20 == 0 { sub(/"firstName":"[^"]*"/, "\"firstName\":\"Changed\"") } { print }' "$tmp/profiles.ndjson" >"$tmp/changed.ndjson"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
-"$tmp/sfmc" simulator --addr "127.0.0.1:$port" >"$tmp/sim.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 1 100); do
-	grep -q "serving until" "$tmp/sim.out" 2>/dev/null && break
-	sleep 0.05
-done
-grep -q "serving until" "$tmp/sim.out" || { echo "simulator did not start:" >&2; cat "$tmp/sim.out" >&2; exit 2; }
-eval "$(grep '^export ' "$tmp/sim.out")"
+start_simulator
 
 # run NAME INPUT [ARGS...]: one push, measured.
 run() {
@@ -72,7 +51,7 @@ print(f"{name:<34} read {s['read']:>7}  requests {s['requests']:>7}  skipped {s[
 PY
 }
 
-echo "pushing $profiles profiles to the simulator at 127.0.0.1:$port (16 workers)..."
+echo "pushing $profiles profiles to the simulator at $sim_addr (16 workers)..."
 # The baseline before and after the first run with a state: their spread is
 # the machine's noise, against which to read the state's cost.
 run "no state" "$tmp/profiles.ndjson"

@@ -110,8 +110,8 @@ type failureWriter struct {
 
 // openFailures creates or truncates the failures file at path. A new file
 // is readable by its owner only (mode 0600): it holds the profiles' data.
-// A file that is one of notSame (compared by identity once open) is left
-// as it is, and an error says so.
+// A file that is one of notSame (compared by identity once open; "" is
+// none) is left as it is, and an error says so.
 func openFailures(path string, notSame ...string) (*failureWriter, error) {
 	if path == "" {
 		return nil, errors.New("--failures: a file name is required")
@@ -128,6 +128,9 @@ func openFailures(path string, notSame ...string) (*failureWriter, error) {
 		return nil, fmt.Errorf("failures file: %w", err)
 	}
 	for _, other := range notSame {
+		if other == "" {
+			continue
+		}
 		if ot, err := os.Stat(other); err == nil && os.SameFile(st, ot) {
 			_ = f.Close()
 			return nil, fmt.Errorf("--failures %s is the file %s: name another file", path, other)

@@ -222,7 +222,6 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		return exitUsage
 	}
 	var state *boltstore.Store
-	closed := false
 	if *statePath != "" && !*dryRun {
 		if err := checkStateFile(in, *statePath, *mappingPath, *failures); err != nil {
 			errorf(e, "push", "%v", err)
@@ -233,11 +232,7 @@ func runPush(ctx context.Context, e *env, args []string) int {
 			errorf(e, "push", "--state: %v; nothing was sent", err)
 			return exitUsage
 		}
-		defer func() {
-			if !closed {
-				_ = st.Close()
-			}
-		}()
+		defer st.Close() // for the returns before push, which closes it (a second Close is a no-op error)
 		state = st
 	}
 	if f, ok := in.(*os.File); ok {
@@ -289,7 +284,7 @@ func runPush(ctx context.Context, e *env, args []string) int {
 		progress: mode, console: con, width: terminalWidth(e), full: *full}
 	if state != nil {
 		opts.state, opts.statePath = state, *statePath
-		opts.closeState = func() error { closed = true; return state.Close() }
+		opts.closeState = state.Close
 	}
 	s, err := push(ctx, c, m, pm, in, opts)
 	if err != nil {
@@ -551,7 +546,7 @@ func push(ctx context.Context, c *sfmc.Client, m *sfmc.Mapping, pm *sfmc.Profile
 	var err error
 	if o.failuresPath == "" && o.dryRun {
 		fails = discardFailures()
-	} else if fails, err = openFailures(o.failuresPath, nonEmpty(o.statePath)...); err != nil {
+	} else if fails, err = openFailures(o.failuresPath, o.statePath); err != nil {
 		return nil, err
 	}
 	hard := o.hard
@@ -1109,17 +1104,6 @@ func (p *pusher) onAlert(a sfmc.Alert) {
 func (p *pusher) stateFailed(msg string) {
 	p.stateBroken.Store(true)
 	p.warn(msg + " — run the next push with --full")
-}
-
-// nonEmpty returns the strings of ss that are not empty.
-func nonEmpty(ss ...string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 // warn prints a condition the run goes on through, and keeps it for the

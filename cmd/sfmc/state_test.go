@@ -246,17 +246,9 @@ func TestPushStateDryRun(t *testing.T) {
 // recorded as confirmed before the crash are not sent again.
 func TestPushStateCrashResume(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
 	const n = 600
-	srv := newSim(t, sfmctest.WithLatency(10*time.Millisecond))
-	mapping := writeMapping(t, demoMapping())
-	dir := t.TempDir()
-	state := filepath.Join(dir, "state.db")
-	input := writeFile(t, "profiles.ndjson", profilesWith(n, nil))
-	args := []string{"push", "--mapping", mapping, "--input", input, "--workers", "4", "--rate", "150",
-		"--failures", filepath.Join(dir, "failures.ndjson"), "--progress", "off", "--state", state}
+	srv, state, pushArgs := crashRig(t)
+	args := pushArgs(writeFile(t, "profiles.ndjson", profilesWith(n, nil)))
 
 	stored := func() int { return len(srv.Contacts()) }
 	killMidRun(t, srv, args, func() bool { return stored() >= n/4 })
@@ -289,6 +281,24 @@ func TestPushStateCrashResume(t *testing.T) {
 	assert.EqualValues(t, n-confirmed, s.Requests, "the rest is sent once each, the confirmed never")
 	assert.Equal(t, n-confirmed, patches(srv)-before)
 	checkTenant(t, srv, n, nil)
+}
+
+// crashRig is the set-up of the crash tests: a simulator with some latency
+// (so that a push at 150/s is still running when it is killed), the path of
+// a state file, and the push arguments for an input with that state.
+func crashRig(t *testing.T) (*sfmctest.Server, string, func(input string) []string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	srv := newSim(t, sfmctest.WithLatency(10*time.Millisecond))
+	mapping := writeMapping(t, demoMapping())
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state.db")
+	return srv, state, func(input string) []string {
+		return []string{"push", "--mapping", mapping, "--input", input, "--workers", "4", "--rate", "150",
+			"--failures", filepath.Join(dir, "failures.ndjson"), "--progress", "off", "--state", state}
+	}
 }
 
 // killMidRun runs push with args in a child process against srv, kills it
@@ -327,21 +337,11 @@ func killMidRun(t *testing.T, srv *sfmctest.Server, args []string, until func() 
 // sent, so none is wrongly skipped.
 func TestPushStateCrashWhileChanging(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
 	const n = 600
-	srv := newSim(t, sfmctest.WithLatency(10*time.Millisecond))
-	mapping := writeMapping(t, demoMapping())
-	dir := t.TempDir()
-	state := filepath.Join(dir, "state.db")
+	srv, _, args := crashRig(t)
 	original := writeFile(t, "original.ndjson", profilesWith(n, nil))
 	rename := func(p *demoProfile, _ int) { p.first = "Changed" }
 	changed := writeFile(t, "changed.ndjson", profilesWith(n, rename))
-	args := func(input string) []string {
-		return []string{"push", "--mapping", mapping, "--input", input, "--workers", "4", "--rate", "150",
-			"--failures", filepath.Join(dir, "failures.ndjson"), "--progress", "off", "--state", state}
-	}
 	r := runCLI(context.Background(), simEnv(srv), "", append(args(original), "--rate", "100000", "--workers", "16")...)
 	require.Equal(t, exitOK, r.code, r.stderr)
 
